@@ -1,0 +1,2 @@
+def main() -> None:
+    raise SystemExit("sandbox not built yet")
