@@ -1,0 +1,67 @@
+"""Every message type on the bus, and the names of the shared topology.
+
+Routing keys are `<producer>.<event>.v<N>`; commands `<target>.cmd.<command>.v<N>`.
+"""
+
+from __future__ import annotations
+
+from contracts.envelope import Payload
+from contracts.migrations import (
+    DryRunCompleted,
+    JobCompleted,
+    JobFailed,
+    JobProgress,
+    JobScheduled,
+    StartJob,
+)
+from contracts.notifications import NotificationDelivered, NotificationFailed, NotificationSent
+from contracts.orders import (
+    MilestoneCompleted,
+    OrderCancelled,
+    OrderCreated,
+    OrderStatusChanged,
+    TeamAssigned,
+)
+from contracts.payments import (
+    InstallmentDue,
+    InstallmentOverdue,
+    PaymentFailed,
+    PaymentPlanCreated,
+    PaymentRefunded,
+    PaymentSucceeded,
+)
+
+EVENTS_EXCHANGE = "oneclass.events"
+DEAD_LETTER_EXCHANGE = "oneclass.dead-letter"
+
+ALL_MESSAGES: tuple[type[Payload], ...] = (
+    OrderCreated,
+    OrderStatusChanged,
+    OrderCancelled,
+    MilestoneCompleted,
+    TeamAssigned,
+    PaymentPlanCreated,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentRefunded,
+    InstallmentDue,
+    InstallmentOverdue,
+    NotificationSent,
+    NotificationFailed,
+    NotificationDelivered,
+    StartJob,
+    DryRunCompleted,
+    JobScheduled,
+    JobProgress,
+    JobCompleted,
+    JobFailed,
+)
+
+BY_ROUTING_KEY: dict[str, type[Payload]] = {m.routing_key(): m for m in ALL_MESSAGES}
+
+
+def payload_type(routing_key: str) -> type[Payload]:
+    try:
+        return BY_ROUTING_KEY[routing_key]
+    except KeyError:
+        raise KeyError(f"unknown message type {routing_key!r}") from None

@@ -1,0 +1,32 @@
+"""The RabbitMQ broker every service uses: confirms, unroutable = error, telemetry and metrics."""
+
+from __future__ import annotations
+
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from servicekit.settings import ServiceSettings
+
+
+def build_broker(
+    settings: ServiceSettings,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    registry: CollectorRegistry,
+) -> RabbitBroker:
+    return RabbitBroker(
+        settings.amqp_url,
+        default_channel=Channel(
+            prefetch_count=settings.consumer_prefetch, publisher_confirms=True, on_return_raises=True
+        ),
+        app_id=settings.service_name,
+        graceful_timeout=15.0,
+        middlewares=[
+            RabbitTelemetryMiddleware(tracer_provider=tracer_provider),
+            RabbitPrometheusMiddleware(registry=registry, app_name=settings.service_name),
+        ],
+        description=f"OneClass {settings.service_name} service",
+    )

@@ -1,0 +1,15 @@
+"""Prometheus metrics servicekit records for every service."""
+
+from prometheus_client import Counter, Gauge
+
+MESSAGES_HANDLED = Counter("oneclass_messages_handled_total", "Messages whose effect was applied", ["consumer"])
+INBOX_DUPLICATES = Counter(
+    "oneclass_inbox_duplicates_total", "Messages skipped because the inbox had them", ["consumer"]
+)
+MESSAGES_RETRIED = Counter(
+    "oneclass_messages_retried_total", "Messages sent to a delay queue for a retry", ["consumer"]
+)
+MESSAGES_PARKED = Counter("oneclass_messages_parked_total", "Messages moved to a parking queue", ["consumer"])
+OUTBOX_BACKLOG = Gauge("oneclass_outbox_backlog", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge("oneclass_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+OUTBOX_PUBLISHED = Counter("oneclass_outbox_published_total", "Outbox rows published")

@@ -1,0 +1,166 @@
+"""The service defaults every service composes: database, broker, consumers, outbox relay, HTTP app.
+
+A service's `bootstrap.py` builds one `ServiceRuntime` with its own settings, subscriptions and
+routers; its HTTP entrypoint, its tests and its CLI all go through that one composition root.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from servicekit import metrics
+from servicekit.broker import build_broker
+from servicekit.consumer import ConsumerRuntime, Subscription
+from servicekit.db import Database
+from servicekit.problems import BodySizeLimit, install_problem_handlers
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.telemetry import setup_logging, setup_tracing
+from servicekit.topology import Naming, declare_exchanges, declare_subscription_topology, events_exchange
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        subscriptions: Sequence[Subscription[Any]] = (),
+        db: Database | None = None,
+        configure_logging: bool = True,
+    ) -> None:
+        self.settings = settings
+        if configure_logging:
+            setup_logging(settings)
+        self.tracer_provider = setup_tracing(settings)
+        self.db = db or Database(settings.database_url)
+        self.naming = Naming(settings.broker_namespace)
+        self.registry = CollectorRegistry()
+        self.broker = build_broker(settings, tracer_provider=self.tracer_provider, registry=self.registry)
+        self.consumers = ConsumerRuntime(
+            self.broker,
+            self.db,
+            self.naming,
+            retry_delays_ms=settings.retry_delays_ms,
+            delivery_limit=settings.delivery_limit,
+        )
+        self.consumers.register(list(subscriptions))
+        self.relay = OutboxRelay(
+            self.db,
+            self.broker,
+            events_exchange(self.naming),
+            dsn=settings.database_dsn,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        self.on_startup: list[Hook] = []
+        self.on_shutdown: list[Hook] = []
+        self.started = False
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await declare_exchanges(self.broker, self.naming)
+        for queue in self.consumers.queue_names():
+            await declare_subscription_topology(self.broker, self.naming, queue, self.settings.retry_delays_ms)
+        await self.broker.start()
+        if self.settings.outbox_enabled:
+            await self.relay.start()
+        for hook in self.on_startup:
+            await hook()
+        self.started = True
+        log.info("%s started", self.settings.service_name)
+
+    async def stop(self) -> None:
+        """Stop taking messages, finish in-flight ones, flush the outbox and telemetry."""
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        await self.broker.stop()
+        if self.settings.outbox_enabled:
+            await self.relay.stop()
+        await self.db.dispose()
+        self.tracer_provider.shutdown()
+        self.started = False
+        log.info("%s stopped", self.settings.service_name)
+
+    async def ready(self) -> dict[str, bool]:
+        return {"database": await self.db.ping(), "broker": await self.broker.ping(timeout=2.0)}
+
+    async def render_metrics(self) -> bytes:
+        try:
+            backlog, age = await self.relay.backlog()
+            metrics.OUTBOX_BACKLOG.set(backlog)
+            metrics.OUTBOX_OLDEST_AGE.set(age)
+        except Exception:
+            log.warning("outbox backlog unavailable for metrics")
+        return generate_latest(REGISTRY) + generate_latest(self.registry)
+
+    def create_app(self, *, title: str, routers: Sequence[APIRouter] = (), version: str = "1.0.0") -> FastAPI:
+        runtime = self
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        app = FastAPI(title=title, version=version, lifespan=lifespan)
+        app.state.runtime = self
+        install_problem_handlers(app)
+        app.include_router(self.operations_router())
+        for router in routers:
+            app.include_router(router)
+        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
+        )
+        return app
+
+    def operations_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz", summary="Liveness")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @router.get("/readyz", summary="Readiness: database and broker reachable")
+        async def readyz(response: Response) -> dict[str, Any]:
+            checks = await self.ready()
+            ok = all(checks.values())
+            response.status_code = 200 if ok else 503
+            return {"status": "ok" if ok else "unavailable", "checks": checks}
+
+        @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def metrics_endpoint() -> Response:
+            return Response(await self.render_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the HTTP app; uvicorn turns SIGTERM into a graceful lifespan shutdown."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+        proxy_headers=False,
+    )

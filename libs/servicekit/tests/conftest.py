@@ -1,0 +1,27 @@
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from servicekit.db import Database
+from servicekit.migrations import _split
+from servicekit.tables import NOTIFY_TRIGGER_SQL, metadata
+from servicekit.testing import create_database, drop_database, unique_name
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[Database]:
+    """A fresh database with the messaging tables and one effect table for handlers to write."""
+    name = unique_name("test_servicekit")
+    url = await create_database(name)
+    database = Database(url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        for statement in _split(NOTIFY_TRIGGER_SQL):
+            await conn.execute(text(statement))
+        await conn.execute(text("CREATE TABLE effects (event_id uuid, note text)"))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await drop_database(name)
