@@ -1,12 +1,11 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
-
 from servicekit.db import Database
 from servicekit.migrations import _split
 from servicekit.tables import NOTIFY_TRIGGER_SQL, metadata
 from servicekit.testing import create_database, drop_database, unique_name
+from sqlalchemy import text
 
 
 @pytest.fixture

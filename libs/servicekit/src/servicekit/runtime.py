@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from servicekit import metrics
+from servicekit.auth import TokenVerifier
 from servicekit.broker import build_broker
 from servicekit.consumer import ConsumerRuntime, Subscription
 from servicekit.db import Database
@@ -121,6 +122,7 @@ class ServiceRuntime:
 
         app = FastAPI(title=title, version=version, lifespan=lifespan)
         app.state.runtime = self
+        app.state.token_verifier = TokenVerifier(self.settings)
         install_problem_handlers(app)
         app.include_router(self.operations_router())
         for router in routers:

@@ -1,0 +1,49 @@
+"""FastAPI dependencies every service's routes share (full-stack-fastapi-template style aliases)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal, TokenVerifier
+from servicekit.problems import Problem
+from servicekit.runtime import ServiceRuntime
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, role, school_id, exp")
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    return verifier.verify(header)
+
+
+async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed after the route returns, rolled back on any error."""
+    async with get_runtime(request).db.transaction() as session:
+        yield session
+
+
+def require_role(*roles: str) -> object:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise Problem(403, "Forbidden", f"This action needs one of the roles: {', '.join(roles)}.")
+        return principal
+
+    return Depends(check)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SessionDep = Annotated[AsyncSession, Depends(transaction)]
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]

@@ -1,0 +1,57 @@
+"""Orders test fixtures: a migrated throwaway database, a running app in-process, tokens."""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from orders.bootstrap import build_runtime
+from orders.entrypoints.http.routes import orders as order_routes
+from orders.settings import Settings
+from servicekit.alembic_env import upgrade_async
+from servicekit.auth import issue_token
+from servicekit.settings import DEV_JWT_SECRET
+from servicekit.testing import create_database, delete_namespace, drop_database, unique_name
+
+ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
+
+
+@pytest.fixture
+async def orders_db() -> AsyncIterator[str]:
+    name = unique_name("test_orders")
+    url = await create_database(name)
+    await upgrade_async(ALEMBIC_INI, url)
+    try:
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@pytest.fixture
+async def orders_client(orders_db: str) -> AsyncIterator[httpx.AsyncClient]:
+    namespace = unique_name("t") + "."
+    settings = Settings(database_url=orders_db, broker_namespace=namespace, log_json=False)
+    runtime = build_runtime(settings)
+    app = runtime.create_app(title="orders", routers=[order_routes.router])
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
+            client.app_runtime = runtime  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await runtime.stop()
+        await delete_namespace(namespace, runtime.consumers.queue_names(), settings.retry_delays_ms)
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def make(role: str = "school_admin", school_id: UUID | None = None, sub: str = "user-1") -> str:
+        return issue_token(DEV_JWT_SECRET, sub=sub, role=role, school_id=school_id)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def school_id() -> UUID:
+    return uuid4()
