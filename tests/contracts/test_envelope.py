@@ -1,14 +1,13 @@
 from uuid import uuid4
 
 import pytest
-from pydantic import ValidationError
-
 from contracts.envelope import Envelope, RawEnvelope
 from contracts.money import Money, percent_of, split_evenly
 from contracts.orders import Contact, OrderCreated
 from contracts.routing import payload_type
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 
 def _order_created() -> OrderCreated:

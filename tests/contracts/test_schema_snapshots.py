@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from contracts.routing import ALL_MESSAGES
 from contracts.schemas import all_schemas, breaking_changes
 

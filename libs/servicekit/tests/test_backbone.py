@@ -14,6 +14,7 @@ from servicekit.consumer import Subscription
 from servicekit.db import Database
 from servicekit.errors import PermanentError
 from servicekit.outbox import add_event
+from servicekit.parking import list_parked, replay
 from servicekit.runtime import ServiceRuntime
 from servicekit.settings import ServiceSettings
 from servicekit.testing import AMQP_URL, delete_namespace, unique_name
@@ -274,3 +275,34 @@ class _Shim:
         self.message_id = incoming.message_id
         self.correlation_id = incoming.correlation_id
         self.content_type = incoming.content_type
+
+
+async def test_parked_message_can_be_listed_and_replayed(db: Database, make_runtime: Any) -> None:
+    broken = {"on": True}
+
+    async def sometimes(envelope: Envelope[TeamAssigned], session: AsyncSession) -> None:
+        if broken["on"]:
+            raise RuntimeError("dependency down")
+        await record_effect(envelope, session)
+
+    runtime = await make_runtime(sometimes)
+    queue = runtime.consumers.queue_names()[0]
+    await write_events(db, [team_assigned("parked")])
+
+    async def is_parked() -> bool:
+        return len(await list_parked(AMQP_URL, f"{queue}.parking")) == 1
+
+    await wait_for(is_parked)
+    listed = await list_parked(AMQP_URL, f"{queue}.parking")
+    assert listed[0].original_queue == queue
+    assert "dependency down" in listed[0].reason
+    assert len(await list_parked(AMQP_URL, f"{queue}.parking")) == 1  # listing removed nothing
+
+    broken["on"] = False
+    assert await replay(AMQP_URL, f"{queue}.parking") == 1
+
+    async def applied() -> bool:
+        return [e[1] for e in await effects(db)] == ["parked"]
+
+    await wait_for(applied)
+    assert await list_parked(AMQP_URL, f"{queue}.parking") == []

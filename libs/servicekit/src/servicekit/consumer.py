@@ -80,6 +80,10 @@ class ConsumerRuntime:
         async def consume(body: Any, message: RabbitMessage) -> None:
             await self.process(sub, queue_name, body, message)
 
+        # Documented as the envelope (AsyncAPI); at run time the decoder hands over the raw bytes,
+        # which pydantic's smart union keeps as bytes, so parsing and parking stay ours.
+        consume.__annotations__["body"] = Envelope[sub.message] | bytes  # type: ignore[name-defined]
+
         self.broker.subscriber(
             queue,
             events_exchange(self.naming),

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from contracts.envelope import Envelope, Payload
 from fastapi import APIRouter, FastAPI, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -38,6 +39,7 @@ class ServiceRuntime:
         settings: ServiceSettings,
         *,
         subscriptions: Sequence[Subscription[Any]] = (),
+        publishes: Sequence[type[Payload]] = (),
         db: Database | None = None,
         configure_logging: bool = True,
     ) -> None:
@@ -57,6 +59,15 @@ class ServiceRuntime:
             delivery_limit=settings.delivery_limit,
         )
         self.consumers.register(list(subscriptions))
+        self.publishes = list(publishes)
+        for message in self.publishes:  # declared for the AsyncAPI document; the relay does the publishing
+            self.broker.publisher(
+                exchange=events_exchange(self.naming),
+                routing_key=message.routing_key(),
+                title=message.routing_key(),
+                description=(message.__doc__ or "").strip() or None,
+                schema=Envelope[message],  # type: ignore[valid-type]
+            )
         self.relay = OutboxRelay(
             self.db,
             self.broker,

@@ -53,7 +53,8 @@ def setup_tracing(settings: ServiceSettings) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     elif settings.otel_exporter == "jsonl":
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(settings.otel_jsonl_path)))
-    trace.set_tracer_provider(provider)
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)  # once per process; tests build several runtimes
     return provider
 
 
