@@ -1,0 +1,198 @@
+"""Payments test fixtures: a migrated throwaway database, the provider sandbox, the app in-process, tokens."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import aio_pika
+import httpx
+import pytest
+from contracts.envelope import Envelope
+from contracts.money import Money
+from contracts.orders import Contact, OrderCreated
+from payments.bootstrap import build_runtime, routers
+from payments.settings import Settings
+from sandbox import RunningSandbox, SandboxSettings, sandbox_in_thread
+from servicekit.alembic_env import upgrade_async
+from servicekit.auth import issue_token
+from servicekit.runtime import ServiceRuntime
+from servicekit.settings import DEV_JWT_SECRET
+from servicekit.testing import AMQP_URL, create_database, delete_namespace, drop_database, unique_name
+
+ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[RunningSandbox]:
+    with sandbox_in_thread(SandboxSettings()) as running:
+        yield running
+
+
+@pytest.fixture
+async def payments_db() -> AsyncIterator[str]:
+    name = unique_name("test_payments")
+    url = await create_database(name)
+    await upgrade_async(ALEMBIC_INI, url)
+    try:
+        yield url
+    finally:
+        await drop_database(name)
+
+
+def settings_for(db_url: str, namespace: str, sandbox: RunningSandbox, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "broker_namespace": namespace,
+        "log_json": False,
+        "outbox_poll_seconds": 0.2,
+        "stripe_api_base": sandbox.base_url,
+        "paynow_api_base": f"{sandbox.base_url}/paynow",
+        "ecocash_api_base": f"{sandbox.base_url}/ecocash/v1",
+        "webhook_worker_poll_s": 0.05,
+        "scheduler_enabled": False,
+        "provider_retries": 1,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+class EventSpy:
+    """A queue bound to everything payments publishes in the test namespace."""
+
+    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
+        self.queue = queue
+        self.seen: list[dict[str, Any]] = []
+
+    async def drain(self) -> list[dict[str, Any]]:
+        while True:
+            message = await self.queue.get(no_ack=True, fail=False, timeout=5)
+            if message is None:
+                return self.seen
+            self.seen.append(json.loads(message.body))
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.seen if e["event_type"] == event_type]
+
+    async def wait_for(self, event_type: str, count: int = 1, attempts: int = 400) -> list[dict[str, Any]]:
+        for _ in range(attempts):
+            await self.drain()
+            if len(self.of(event_type)) >= count:
+                return self.of(event_type)
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"expected {count} {event_type}, saw {len(self.of(event_type))}")
+
+
+class PaymentsHarness:
+    def __init__(self, client: httpx.AsyncClient, runtime: ServiceRuntime, spy: EventSpy, sandbox: RunningSandbox):
+        self.client = client
+        self.runtime = runtime
+        self.spy = spy
+        self.sandbox = sandbox
+
+    async def publish(self, envelope: Envelope[Any]) -> None:
+        await self.runtime.broker.publish(
+            envelope.model_dump_json().encode(),
+            exchange=self.runtime.naming.events_exchange,
+            routing_key=envelope.routing_key,
+            message_id=str(envelope.event_id),
+            content_type="application/json",
+        )
+
+    async def order_created(self, **fields: Any) -> OrderCreated:
+        order = make_order(**fields)
+        await self.publish(Envelope.wrap(order, school_id=order.school_id))
+        await self.spy.wait_for_plan(order.order_id)
+        return order
+
+
+def make_order(**fields: Any) -> OrderCreated:
+    values: dict[str, Any] = {
+        "order_id": uuid4(),
+        "school_id": uuid4(),
+        "package_code": "growth",
+        "student_count": 450,
+        "payment_option": "full",
+        "total": Money(amount_minor=712_500, currency="USD"),
+        "contact": Contact(name="Head Teacher", phone="+263771234567", email="head@school.example"),
+        **fields,
+    }
+    return OrderCreated(**values)
+
+
+async def _wait_for_plan(spy: EventSpy, order_id: UUID) -> dict[str, Any]:
+    for _ in range(400):
+        await spy.drain()
+        for event in spy.of("payments.payment_plan_created"):
+            if event["data"]["order_id"] == str(order_id):
+                return event
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no payment plan for order {order_id}")
+
+
+EventSpy.wait_for_plan = _wait_for_plan  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def make_payments(
+    payments_db: str, sandbox: RunningSandbox
+) -> AsyncIterator[Callable[..., Awaitable[PaymentsHarness]]]:
+    """Start payments (several times for the crash tests) on one database and broker namespace."""
+    namespace = unique_name("t") + "."
+    started: list[tuple[ServiceRuntime, httpx.AsyncClient]] = []
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    spy_queue = await channel.declare_queue(f"{namespace}spy", auto_delete=True)
+    queues: list[str] = []
+
+    async def start(**overrides: Any) -> PaymentsHarness:
+        settings = settings_for(payments_db, namespace, sandbox, **overrides)
+        runtime = build_runtime(settings)
+        app = runtime.create_app(title="payments", routers=routers())
+        await runtime.start()
+        exchange = await channel.get_exchange(runtime.naming.events_exchange)
+        await spy_queue.bind(exchange, routing_key="payments.#")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payments")
+        started.append((runtime, client))
+        queues.extend(q for q in runtime.consumers.queue_names() if q not in queues)
+        return PaymentsHarness(client, runtime, EventSpy(spy_queue), sandbox)
+
+    try:
+        yield start
+    finally:
+        for runtime, client in reversed(started):
+            await client.aclose()
+            if runtime.started:
+                await runtime.stop()
+        await connection.close()
+        await delete_namespace(namespace, queues, Settings().retry_delays_ms)
+
+
+@pytest.fixture
+async def payments(make_payments: Callable[..., Awaitable[PaymentsHarness]]) -> PaymentsHarness:
+    return await make_payments()
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def make(role: str = "school_admin", school_id: UUID | None = None, sub: str = "user-1") -> str:
+        return issue_token(DEV_JWT_SECRET, sub=sub, role=role, school_id=school_id)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def admin(token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token('platform_admin', sub='admin-1')}"}
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], attempts: int = 400) -> T:
+    for _ in range(attempts):
+        result = await probe()
+        if result:
+            return result
+        await asyncio.sleep(0.025)
+    raise AssertionError("condition never became true")
