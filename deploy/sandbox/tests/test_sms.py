@@ -81,3 +81,15 @@ def test_generic_gateway_and_api_keys(sandbox: RunningSandbox, client: httpx.Cli
     assert (wrong.status_code, no_key.status_code) == (401, 401)
     [stored] = client.get("/_sandbox/sms").json()
     assert (stored["provider"], stored["sender"]) == ("generic_sms", "OneClass")
+
+
+def test_timeout_fault_hangs_past_the_client_timeout(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    client.post("/_sandbox/faults/generic_sms", json={"fail_next": 1, "timeout": True, "hang_ms": 3000})
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(
+            "/generic/sms/send",
+            json={"to": "263771234567", "text": "hi"},
+            headers={"Authorization": f"Bearer {sandbox.settings.generic_sms_api_key}"},
+            timeout=0.3,
+        )
+    assert client.get("/_sandbox/sms").json() == []

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -24,14 +24,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _run(client: httpx.AsyncClient, total: int, concurrency: int, send: Callable[[int], object]) -> float:
+async def _run(
+    client: httpx.AsyncClient, total: int, concurrency: int, send: Callable[[int], Awaitable[httpx.Response]]
+) -> float:
     counter = iter(range(total))
     failures = 0
 
     async def worker() -> None:
         nonlocal failures
         for n in counter:
-            response = await send(n)  # type: ignore[misc]
+            response = await send(n)
             if response.status_code >= 400:
                 failures += 1
 
