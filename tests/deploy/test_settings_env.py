@@ -1,0 +1,94 @@
+"""Every setting a service reads is configured in compose and in Kubernetes, with values its Settings accept.
+
+A new field in a service's Settings makes these tests fail until compose and the kustomize base carry it
+(or, for an optional setting whose absence means "off", until it is listed as deliberately unset).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from tests.deploy.manifests import (
+    SERVICES,
+    UNSET_ANNOTATION,
+    Service,
+    by_kind,
+    compose,
+    compose_env,
+    container_env,
+    env_names,
+    expand,
+    render,
+    settings_class,
+)
+
+IDS = [s.name for s in SERVICES]
+
+
+def _missing(cls: type[BaseSettings], present: set[str], unset: set[str]) -> list[str]:
+    return sorted(name for name in env_names(cls) if name not in present and name not in unset)
+
+
+def _wrongly_unset(cls: type[BaseSettings], unset: set[str]) -> list[str]:
+    """Only a setting whose default is None may be left out on purpose."""
+    names = env_names(cls)
+    return sorted(name for name in unset if name not in names or names[name] is not None)
+
+
+def _validated(cls: type[BaseSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> BaseSettings:
+    for name in env_names(cls):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings: BaseSettings = cls(_env_file=None)  # type: ignore[call-arg]
+    return settings
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_compose_sets_every_setting(service: Service) -> None:
+    cls = settings_class(service)
+    spec = compose()["services"][service.name]
+    unset = set(spec.get("x-unset-settings", []))
+    missing = _missing(cls, set(compose_env(service.name)), unset)
+    assert not missing, f"deploy/compose.yaml service {service.name} lacks {missing}"
+    assert not _wrongly_unset(cls, unset), f"{service.name}: x-unset-settings may list only None-default settings"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_compose_values_are_accepted_by_settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = settings_class(service)
+    env = {k: v.split(":-", 1)[1].rstrip("}") if v.startswith("${") else v for k, v in compose_env(service.name).items()}
+    settings = _validated(cls, env, monkeypatch)
+    assert getattr(settings, "http_host") == "0.0.0.0"  # noqa: B009 - reachable from other containers
+    assert getattr(settings, "http_port") == service.port  # noqa: B009
+    assert f"@postgres:5432/{service.db_role}" in getattr(settings, "database_url")  # noqa: B009
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_kubernetes_sets_every_setting(service: Service, overlay: str) -> None:
+    cls = settings_class(service)
+    docs = render(overlay)
+    deployment = by_kind(docs, "Deployment")[service.name]
+    env = container_env(docs, deployment["spec"]["template"]["spec"])
+    unset = {n for n in deployment["metadata"].get("annotations", {}).get(UNSET_ANNOTATION, "").split(",") if n}
+    missing = _missing(cls, set(env), unset)
+    assert not missing, f"Deployment {service.name} ({overlay}) lacks {missing}"
+    assert not _wrongly_unset(cls, unset)
+    job = by_kind(docs, "Job")[f"{service.name}-migrate"]
+    job_env = container_env(docs, job["spec"]["template"]["spec"])
+    assert f"{service.prefix}DATABASE_URL" in job_env
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_dev_overlay_values_are_accepted_by_settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = settings_class(service)
+    docs = render("dev")
+    deployment = by_kind(docs, "Deployment")[service.name]
+    env = expand(container_env(docs, deployment["spec"]["template"]["spec"]))
+    settings = _validated(cls, env, monkeypatch)
+    url = getattr(settings, "database_url")  # noqa: B009
+    assert url == f"postgresql+asyncpg://{service.db_role}:{service.db_role}-dev@oneclass-pg-rw:5432/{service.db_role}"
+    assert "$(" not in url
+    assert getattr(settings, "amqp_url").startswith("amqp://oneclass:")  # noqa: B009
