@@ -1,0 +1,243 @@
+"""The dispatcher: claims due messages, sends them outside any transaction, records the outcome.
+
+Claiming marks rows `sending` with a lease (FOR UPDATE SKIP LOCKED, so replicas never take the same
+row); a replica that dies mid-send leaves a lease that expires and the row is claimed again. The
+outcome is recorded in one short transaction together with its outbox event.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from contracts.envelope import Envelope
+from contracts.notifications import NotificationFailed, NotificationSent
+from servicekit.db import Database
+from servicekit.outbox import add_event
+from sqlalchemy import text
+
+from notifications.adapters.crypto import PiiVault
+from notifications.adapters.repository import DISPATCH_CHANNEL
+from notifications.service_layer.reports import apply_waiting_reports
+from notifications.service_layer.sending import Attempt, OutgoingMessage, Sender, SendOutcome
+
+log = logging.getLogger(__name__)
+
+_CLAIM = text(
+    """
+    UPDATE messages SET status = 'sending', lease_until = now() + make_interval(secs => :lease), updated_at = now()
+    WHERE id IN (
+        SELECT id FROM messages
+        WHERE (status = 'pending' AND next_attempt_at <= now())
+           OR (status = 'sending' AND lease_until < now())
+        ORDER BY next_attempt_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, event_id, school_id, order_id, channel, template, address_enc, body, subject, html,
+              wa_template, wa_params, attempts, recipient_hash
+    """
+)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        sender: Sender,
+        vault: PiiVault,
+        *,
+        dsn: str,
+        batch_size: int,
+        concurrency: int,
+        poll_seconds: float,
+        lease_seconds: float,
+        retry_delays_s: list[float],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db, self.sender, self.vault = db, sender, vault
+        self.dsn = dsn
+        self.batch_size, self.poll_seconds, self.lease_seconds = batch_size, poll_seconds, lease_seconds
+        self.retry_delays_s = retry_delays_s
+        self.clock = clock
+        self._limit = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="notifications-dispatcher")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_listener()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._ensure_listener()
+                sent = await self.dispatch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher round failed")
+                await self._close_listener()
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                self._wake.clear()
+
+    async def dispatch_once(self) -> int:
+        """Claim one batch and deliver it; returns how many messages were handled."""
+        async with self.db.transaction() as session:
+            rows = (
+                (await session.execute(_CLAIM, {"lease": self.lease_seconds, "limit": self.batch_size}))
+                .mappings()
+                .all()
+            )
+        await asyncio.gather(*(self._deliver(dict(row)) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        async with self._limit:
+            message = OutgoingMessage(
+                reference=str(row["id"]),
+                channel=row["channel"],
+                address=self.vault.decrypt(row["address_enc"]),
+                body=row["body"],
+                subject=row["subject"],
+                html=row["html"],
+                wa_template=row["wa_template"],
+                wa_params=row["wa_params"] or [],
+            )
+            try:
+                outcome = await self.sender.send(message)
+            except Exception as exc:  # an adapter bug must not leave the row leased forever
+                log.exception("sending %s crashed", row["id"])
+                outcome = SendOutcome()
+                outcome.attempts.append(_crash(message.channel, exc))
+            await self._record(row, outcome)
+
+    async def _record(self, row: dict[str, Any], outcome: SendOutcome) -> None:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            for attempt in outcome.attempts:
+                await session.execute(
+                    text(
+                        "INSERT INTO message_attempts (message_id, provider, outcome, provider_message_id, error, "
+                        "attempted_at) VALUES (:m, :p, :o, :pm, :e, :at)"
+                    ),
+                    {
+                        "m": row["id"],
+                        "p": attempt.provider,
+                        "o": attempt.outcome,
+                        "pm": attempt.provider_message_id,
+                        "e": attempt.error,
+                        "at": now,
+                    },
+                )
+            if outcome.accepted is not None:
+                accepted = outcome.accepted
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:pmid))"), {"pmid": accepted.provider_message_id}
+                )
+                await session.execute(
+                    text(
+                        "UPDATE messages SET status = 'sent', provider = :p, provider_message_id = :pm, "
+                        "attempts = attempts + 1, lease_until = NULL, last_error = NULL, updated_at = :now "
+                        "WHERE id = :id"
+                    ),
+                    {"p": accepted.provider, "pm": accepted.provider_message_id, "now": now, "id": row["id"]},
+                )
+                await add_event(
+                    session,
+                    Envelope.wrap(
+                        NotificationSent(
+                            message_id=row["id"],
+                            order_id=row["order_id"],
+                            channel=row["channel"],
+                            provider=accepted.provider,
+                            template=row["template"],
+                            recipient_hash=row["recipient_hash"],
+                        ),
+                        causation_id=row["event_id"],
+                        school_id=row["school_id"],
+                    ),
+                )
+                await apply_waiting_reports(session, accepted.provider, accepted.provider_message_id)
+                return
+            if outcome.only_rate_limited:
+                due = now + timedelta(seconds=self.sender.limiter.next_window_in())
+                await session.execute(
+                    text(
+                        "UPDATE messages SET status = 'pending', next_attempt_at = :due, lease_until = NULL, "
+                        "last_error = 'rate limited on every provider', updated_at = :now WHERE id = :id"
+                    ),
+                    {"due": due, "now": now, "id": row["id"]},
+                )
+                return
+            attempts = row["attempts"] + 1
+            error = "; ".join(f"{a.provider}: {a.error or a.outcome}" for a in outcome.attempts)[:1000]
+            if attempts > len(self.retry_delays_s):
+                await session.execute(
+                    text(
+                        "UPDATE messages SET status = 'failed', attempts = :n, lease_until = NULL, last_error = :e, "
+                        "updated_at = :now WHERE id = :id"
+                    ),
+                    {"n": attempts, "e": error, "now": now, "id": row["id"]},
+                )
+                await add_event(
+                    session,
+                    Envelope.wrap(
+                        NotificationFailed(
+                            message_id=row["id"],
+                            order_id=row["order_id"],
+                            channel=row["channel"],
+                            template=row["template"],
+                            reason=error[:500],
+                        ),
+                        causation_id=row["event_id"],
+                        school_id=row["school_id"],
+                    ),
+                )
+                return
+            due = now + timedelta(seconds=self.retry_delays_s[attempts - 1])
+            await session.execute(
+                text(
+                    "UPDATE messages SET status = 'pending', attempts = :n, next_attempt_at = :due, "
+                    "lease_until = NULL, last_error = :e, updated_at = :now WHERE id = :id"
+                ),
+                {"n": attempts, "due": due, "e": error, "now": now, "id": row["id"]},
+            )
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(self.dsn)
+        await self._listener.add_listener(DISPATCH_CHANNEL, lambda *_: self._wake.set())
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close(timeout=2)
+            except Exception:
+                self._listener.terminate()
+            self._listener = None
+
+
+def _crash(channel: str, exc: Exception) -> Attempt:
+    return Attempt(channel, "error", error=f"{type(exc).__name__}: {exc}"[:500])

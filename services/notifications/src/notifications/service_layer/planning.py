@@ -1,0 +1,269 @@
+"""Turning an event into message rows, inside the consumer's inbox transaction.
+
+Nothing is sent here: rows are written `pending` (idempotent on event, recipient and channel) and the
+dispatcher sends them after commit. A rendering failure raises PermanentError, which parks the event
+with the reason: no half-rendered message is ever written.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from contracts.envelope import Envelope, RawEnvelope
+from contracts.migrations import JobProgress
+from servicekit.errors import PermanentError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications.adapters import repository
+from notifications.adapters.crypto import PiiVault
+from notifications.adapters.repository import Recipient
+from notifications.adapters.tables import PreferenceRow
+from notifications.adapters.templating import RenderError, Templates
+from notifications.domain.phone import InvalidPhoneNumber, mask, mask_email, to_e164
+from notifications.domain.quiet_hours import release_time
+from notifications.domain.routing import (
+    PROGRESS_MARKS,
+    ROUTES_BY_EVENT,
+    WHATSAPP_PARAMS,
+    Channel,
+    Route,
+    whatsapp_template,
+)
+from notifications.domain.segments import split
+from notifications.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to write: where it goes and what it says (not yet encrypted)."""
+
+    channel: Channel
+    address: str
+    recipient: Recipient
+
+
+@dataclass
+class MessageSpec:
+    event_id: UUID
+    event_type: str
+    template: str
+    variables: dict[str, Any]
+    channels: tuple[Channel, ...]
+    urgent: bool = False
+    order_id: UUID | None = None
+    school_id: UUID | None = None
+    bulk_id: UUID | None = None
+
+
+class Planner:
+    def __init__(
+        self,
+        settings: Settings,
+        vault: PiiVault,
+        templates: Templates,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self.templates = templates
+        self.clock = clock
+
+    # --- events ----------------------------------------------------------------------------------------
+
+    async def handle_event(self, envelope: Envelope[Any], session: AsyncSession) -> None:
+        payload = envelope.data
+        route = ROUTES_BY_EVENT[envelope.event_type]
+        order_id: UUID | None = getattr(payload, "order_id", None)
+        school_id: UUID | None = getattr(payload, "school_id", None) or envelope.school_id
+        contact = getattr(payload, "contact", None)
+        if contact is not None and order_id is not None and school_id is not None:
+            await repository.remember_order_contact(
+                session,
+                self.vault,
+                order_id=order_id,
+                school_id=school_id,
+                name=contact.name,
+                language=contact.language,
+                phone=self._phone_or_none(contact.phone),
+                email=contact.email,
+            )
+        await self._plan_event(route, envelope, session, order_id, school_id)
+        if contact is not None and order_id is not None:
+            await self._replay_deferred(session, order_id)
+
+    async def _plan_event(
+        self,
+        route: Route,
+        envelope: Envelope[Any],
+        session: AsyncSession,
+        order_id: UUID | None,
+        school_id: UUID | None,
+    ) -> None:
+        payload = envelope.data
+        template = route.template(payload)
+        if template is None:
+            return
+        if isinstance(payload, JobProgress) and not await self._crosses_progress_mark(session, payload):
+            return
+        if school_id is None and order_id is not None:
+            school_id = await repository.school_of_order(session, order_id)
+        recipients = await repository.recipients_for(session, self.vault, order_id=order_id, school_id=school_id)
+        if not recipients:
+            if order_id is not None:
+                # The order's contact has not arrived yet (events may come in any order): keep the event
+                # and plan it when order_created brings the contact.
+                await repository.defer_event(
+                    session,
+                    event_id=envelope.event_id,
+                    order_id=order_id,
+                    event_type=envelope.event_type,
+                    envelope=envelope.model_dump(mode="json"),
+                )
+                log.info(
+                    "deferred %s %s: no contact for order %s yet", envelope.event_type, envelope.event_id, order_id
+                )
+            else:
+                log.warning("no recipients for %s %s", envelope.event_type, envelope.event_id)
+            return
+        spec = MessageSpec(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            template=template,
+            variables=route.variables(payload),
+            channels=route.channels,
+            urgent=route.urgent,
+            order_id=order_id,
+            school_id=school_id,
+        )
+        rows = await self.build_rows(session, spec, recipients)
+        await repository.insert_messages(session, rows)
+
+    async def _replay_deferred(self, session: AsyncSession, order_id: UUID) -> None:
+        for row in await repository.take_deferred(session, order_id):
+            route = ROUTES_BY_EVENT.get(row.event_type)
+            if route is None:
+                continue
+            envelope = RawEnvelope.model_validate(row.envelope).decode(route.message)
+            payload = envelope.data
+            school_id = getattr(payload, "school_id", None) or envelope.school_id
+            await self._plan_event(route, envelope, session, order_id, school_id)
+
+    async def _crosses_progress_mark(self, session: AsyncSession, payload: JobProgress) -> bool:
+        """Progress arrives often; only the first event past 25/50/75 % is announced, once per job."""
+        reached = [m for m in PROGRESS_MARKS if payload.percent >= m]
+        if not reached:
+            return False
+        result = await session.execute(
+            text(
+                "INSERT INTO job_progress_marks (job_id, mark) VALUES (:job, :mark) "
+                "ON CONFLICT DO NOTHING RETURNING mark"
+            ),
+            {"job": payload.job_id, "mark": reached[-1]},
+        )
+        return result.first() is not None
+
+    # --- rows --------------------------------------------------------------------------------------------
+
+    def _phone_or_none(self, raw: str | None) -> str | None:
+        if not raw:
+            return None
+        try:
+            return to_e164(raw)
+        except InvalidPhoneNumber as exc:
+            log.warning("ignoring invalid phone number: %s", exc)
+            return None
+
+    def outgoing(self, recipients: list[Recipient], channels: tuple[Channel, ...]) -> list[Outgoing]:
+        seen: set[tuple[str, str]] = set()
+        result: list[Outgoing] = []
+        for recipient in recipients:
+            for channel in channels:
+                address = recipient.email if channel == "email" else recipient.phone
+                if not address or (channel, address.lower()) in seen:
+                    continue
+                seen.add((channel, address.lower()))
+                result.append(Outgoing(channel, address, recipient))
+        return result
+
+    async def build_rows(
+        self, session: AsyncSession, spec: MessageSpec, recipients: list[Recipient]
+    ) -> list[dict[str, Any]]:
+        targets = self.outgoing(recipients, spec.channels)
+        hashes = {id(t): self.vault.blind_index(t.address) for t in targets}
+        preferences = await repository.preferences_for(session, hashes.values())
+        now = self.clock()
+        rows = []
+        for target in targets:
+            variables = {"name": target.recipient.name, **spec.variables}
+            try:
+                rendered = self.templates.render(spec.template, target.recipient.language, variables)
+            except RenderError as exc:
+                raise PermanentError(str(exc)) from None
+            recipient_hash = hashes[id(target)]
+            preference = preferences.get((recipient_hash, target.channel))
+            status, due, note = self._schedule(preference, spec.urgent, now)
+            wa = whatsapp_template(spec.template, rendered.language) if target.channel == "whatsapp" else None
+            if target.channel == "whatsapp" and wa is None:
+                continue  # no approved WhatsApp template for this message: the other channels carry it
+            params = [str(variables[k]) for k in WHATSAPP_PARAMS.get(spec.template, ())] if wa else []
+            rows.append(
+                {
+                    "id": _uuid(),
+                    "event_id": spec.event_id,
+                    "event_type": spec.event_type,
+                    "order_id": spec.order_id,
+                    "school_id": spec.school_id or target.recipient.school_id,
+                    "bulk_id": spec.bulk_id,
+                    "recipient_hash": recipient_hash,
+                    "address_enc": self.vault.encrypt(target.address),
+                    "address_masked": mask_email(target.address) if target.channel == "email" else mask(target.address),
+                    "channel": target.channel,
+                    "template": spec.template,
+                    "language": rendered.language,
+                    "urgent": spec.urgent,
+                    "subject": rendered.subject if target.channel == "email" else None,
+                    "body": rendered.text,
+                    "html": rendered.html if target.channel == "email" else None,
+                    "wa_template": f"{wa[0]}:{wa[1]}" if wa else None,
+                    "wa_params": params,
+                    "status": status,
+                    "segments": split(rendered.text).count if target.channel == "sms" else None,
+                    "attempts": 0,
+                    "last_error": note,
+                    "next_attempt_at": due,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        return rows
+
+    def _schedule(
+        self, preference: PreferenceRow | None, urgent: bool, now: datetime
+    ) -> tuple[str, datetime, str | None]:
+        if preference is not None and preference.opted_out:
+            return "suppressed", now, "recipient opted out of this channel"
+        start = (
+            preference.quiet_start
+            if preference and preference.quiet_start is not None
+            else self.settings.quiet_hours_start
+        )
+        end = preference.quiet_end if preference and preference.quiet_end is not None else self.settings.quiet_hours_end
+        if urgent or start is None or end is None:
+            return "pending", now, None
+        zone = (preference.timezone if preference else None) or self.settings.default_timezone
+        release = release_time(now, start, end, zone)
+        if release is None:
+            return "pending", now, None
+        return "pending", release, "held for quiet hours"
+
+
+def _uuid() -> UUID:
+    from uuid import uuid4
+
+    return uuid4()

@@ -1,0 +1,48 @@
+"""Recipient preferences: channel opt-out (and STOP replies), quiet hours."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications.adapters.crypto import PiiVault
+from notifications.adapters.tables import PreferenceRow
+
+# STOP in English, Shona ("mira" = stop) and Ndebele ("yima" = stop), plus the usual carrier keywords.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "MIRA", "YIMA"})
+
+
+def is_stop(text: str) -> bool:
+    words = text.strip().upper().split()
+    return bool(words) and words[0] in STOP_WORDS
+
+
+async def set_preference(
+    session: AsyncSession,
+    address_hash: str,
+    channel: str,
+    *,
+    opted_out: bool | None = None,
+    quiet_start: int | None = None,
+    quiet_end: int | None = None,
+    timezone: str | None = None,
+) -> None:
+    values = {
+        "opted_out": bool(opted_out),
+        "quiet_start": quiet_start,
+        "quiet_end": quiet_end,
+        "timezone": timezone,
+        "updated_at": datetime.now(UTC),
+    }
+    update = {k: v for k, v in values.items() if k == "updated_at" or (k == "opted_out" and opted_out is not None)}
+    if quiet_start is not None or quiet_end is not None:
+        update |= {"quiet_start": quiet_start, "quiet_end": quiet_end, "timezone": timezone}
+    stmt = insert(PreferenceRow.__table__).values(address_hash=address_hash, channel=channel, **values)  # type: ignore[attr-defined]
+    await session.execute(stmt.on_conflict_do_update(index_elements=["address_hash", "channel"], set_=update))
+
+
+async def handle_reply(session: AsyncSession, vault: PiiVault, address: str, text: str) -> bool:
+    if not is_stop(text):
+        return False
+    await set_preference(session, vault.blind_index(address), "sms", opted_out=True)
+    return True
