@@ -1,0 +1,536 @@
+"""The migration engine: dry run, run / resume, verify and roll back, all set-based inside PostgreSQL.
+
+Pipeline per entity (in plan order): stage the source with COPY -> prepare (transform + validate in SQL,
+in parallel chunks) -> set-wide rules (duplicates, unique) -> load in key-ranged batches, each batch
+committing its rows, its rejects and its checkpoint in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from migration_worker.adapters import target_db
+from migration_worker.adapters.sources import Source
+from migration_worker.adapters.target_db import ADMIN, TableInfo
+from migration_worker.domain.accounting import EntityAccount, verdict
+from migration_worker.domain.plan import Entity, Plan
+from migration_worker.domain.sqlgen import EntitySql, q
+from migration_worker.engine.progress import ProgressMeter, ProgressSink
+from migration_worker.engine.staging import Staging, create_raw
+
+log = logging.getLogger("migration_worker.engine")
+
+SPOT_CHECK_ROWS = 100
+
+
+def job_key(job_id: str) -> str:
+    return uuid.UUID(job_id).hex[:16]
+
+
+@dataclass
+class EngineOptions:
+    concurrency: int = 2
+    batch_size: int | None = None  # None: the plan's batch size
+    worker: str = field(default_factory=socket.gethostname)
+    backup_retention_hours: float = 48.0
+
+
+class MigrationEngine:
+    def __init__(
+        self,
+        plan: Plan,
+        source: Source,
+        target_dsn: str,
+        options: EngineOptions | None = None,
+        progress: list[ProgressSink] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.source = source
+        self.target_dsn = target_dsn
+        self.options = options or EngineOptions()
+        self.meter = ProgressMeter(progress or [])
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size or self.plan.options.batch_size
+
+    async def _pool(self) -> asyncpg.Pool:
+        await (await target_db.connect(self.target_dsn)).close()  # clear error if unreachable
+        pool = await asyncpg.create_pool(self.target_dsn, min_size=1, max_size=max(2, self.options.concurrency + 1))
+        assert pool is not None
+        return pool
+
+    # ------------------------------------------------------------------------------------------------
+    # dry run
+    # ------------------------------------------------------------------------------------------------
+
+    async def dry_run(self) -> dict[str, Any]:
+        """Stage, transform and validate everything in temporary tables; report; write nothing."""
+        started = time.monotonic()
+        conn = await target_db.connect(self.target_dsn)
+        try:
+            # Temporary tables live in backend-local buffers; the default 8 MB would spill constantly.
+            await conn.execute("SET temp_buffers = '256MB'")
+            tables = await target_db.check_target(conn, self.plan)
+            staging = Staging(self.plan, "dry", dry_run=True)
+            entities: list[dict[str, Any]] = []
+            staged: set[str] = set()  # shared source files already staged in this session
+            for entity in self.plan.entities:
+                entities.append(await self._dry_run_entity(conn, staging, entity, tables, staged))
+            load_rate = await self._sample_load_rate(conn, staging, tables)
+            disk = await conn.fetchval(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "WHERE c.relpersistence = 't' AND c.relname LIKE 'sdry_%'"
+            )
+            backup = await conn.fetchval(
+                "SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0) FROM unnest($1::text[]) t",
+                [f"{q(self.plan.target.schema_name)}.{q(t)}" for t in self.plan.target_tables],
+            )
+        finally:
+            await conn.close()  # temporary tables vanish with the session
+        elapsed = time.monotonic() - started
+        rows = sum(e["source_rows"] for e in entities)
+        errored = sum(e["rejected"] for e in entities)
+        warned = sum(e["warned"] for e in entities)
+        load_seconds = rows / load_rate if load_rate else 0.0
+        return {
+            "plan": self.plan.name,
+            "verdict": verdict(rows, errored, warned, self.plan.options.go_threshold_pct),
+            "threshold_pct": self.plan.options.go_threshold_pct,
+            "rows_total": rows,
+            "rows_to_create": sum(e["to_create"] for e in entities),
+            "errors": errored,
+            "warnings": warned,
+            "entities": entities,
+            "dry_run_seconds": round(elapsed, 2),
+            "estimated_seconds": round(elapsed + load_seconds / max(1, self.options.concurrency), 1),
+            "disk_bytes_needed": int(float(disk) * 1.2 + float(backup)),
+            "memory_bytes_needed": 256 * 2**20,
+        }
+
+    async def _dry_run_entity(
+        self,
+        conn: asyncpg.Connection,
+        staging: Staging,
+        entity: Entity,
+        tables: dict[str, TableInfo],
+        staged: set[str],
+    ) -> dict[str, Any]:
+        sql = staging.entity_sql(entity, self.source, tables)
+        await self.meter.emit("dry_run", entity.name, 0, 0)
+        if entity.source.sql or entity.source.stage_name not in staged:
+            await create_raw(conn, staging, entity, self.source)
+            staged.add(entity.source.stage_name)
+        max_row = await conn.fetchval(f"SELECT coalesce(max(_row_no), 0) FROM {sql.raw}")
+        await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
+        await conn.execute(sql.clean_ddl(temporary=True))
+        await conn.execute(sql.prepare_sql(), 0, max_row)
+        await _set_wide_rules(conn, sql)
+        stats = await conn.fetchrow(
+            f"SELECT count(*) AS source_rows, count(*) FILTER (WHERE _status = 'v') AS valid, "
+            f"count(*) FILTER (WHERE _status = 'r') AS rejected, count(*) FILTER (WHERE _status = 'm') AS merged, "
+            f"count(*) FILTER (WHERE _status = 'v' AND cardinality(_warnings) > 0) AS warned FROM {sql.clean}"
+        )
+        existing = await conn.fetchval(
+            f"SELECT count(*) FROM {sql.clean} c JOIN {sql.target} t ON t.{q(sql.legacy_column)} = c._legacy_key "
+            f"WHERE c._status = 'v'"
+        )
+        rules: dict[str, dict[str, Any]] = {}
+        for severity, column in (("error", "_errors"), ("warning", "_warnings")):
+            for row in await conn.fetch(
+                f"SELECT reason, count(*) AS n, (array_agg(_row_no ORDER BY _row_no))[1:$1] AS examples "
+                f"FROM (SELECT _row_no, unnest({column}) AS reason FROM {sql.clean}) u GROUP BY reason ORDER BY reason",
+                self.plan.options.example_rows,
+            ):
+                originals = await conn.fetch(
+                    f"SELECT _row_no, to_jsonb(r) - '_row_no' AS original FROM {sql.raw} r "
+                    f"WHERE _row_no = ANY($1::bigint[]) ORDER BY _row_no",
+                    row["examples"],
+                )
+                rules[row["reason"]] = {
+                    "severity": severity,
+                    "rows": row["n"],
+                    "examples": [{"row": o["_row_no"], "data": _json(o["original"])} for o in originals],
+                }
+        return {
+            "entity": entity.name,
+            "target_table": entity.target_table,
+            "source_rows": stats["source_rows"],
+            "to_create": stats["valid"] - existing,
+            "to_update": existing,
+            "rejected": stats["rejected"],
+            "merged": stats["merged"],
+            "warned": stats["warned"],
+            "rules": rules,
+            "referential_findings": {k: v["rows"] for k, v in rules.items() if k.startswith("reference:")},
+            "unique_findings": {k: v["rows"] for k, v in rules.items() if k.startswith(("unique:", "duplicate:"))},
+        }
+
+    async def _sample_load_rate(
+        self, conn: asyncpg.Connection, staging: Staging, tables: dict[str, TableInfo]
+    ) -> float:
+        """Measure insert speed on one batch of the first entity, then roll it back."""
+        for entity in self.plan.entities:
+            if entity.fields and not any(s.reference for s in entity.fields.values()):
+                sql = staging.entity_sql(entity, self.source, tables)
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    started = time.monotonic()
+                    status = await conn.execute(sql.upsert_sql(), 0, self.batch_size)
+                    rows = int(status.split()[-1])
+                    elapsed = time.monotonic() - started
+                finally:
+                    await tx.rollback()
+                return rows / elapsed if rows and elapsed > 0 else 0.0
+        return 0.0
+
+    # ------------------------------------------------------------------------------------------------
+    # run / resume
+    # ------------------------------------------------------------------------------------------------
+
+    async def run(self, job_id: str, *, offline: bool = False) -> list[EntityAccount]:
+        """Run or resume a job: whatever is already committed is skipped, the rest is loaded."""
+        pool = await self._pool()
+        try:
+            async with pool.acquire() as conn:
+                tables = await target_db.check_target(conn, self.plan)
+                await target_db.ensure_admin_schema(conn)
+                if offline:
+                    async with target_db.offline_mode(conn):
+                        await self._run(pool, conn, job_id, tables)
+                else:
+                    await self._run(pool, conn, job_id, tables)
+            return await self.verify(job_id, pool=pool)
+        finally:
+            await pool.close()
+
+    async def _run(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, job_id: str, tables: dict[str, TableInfo]
+    ) -> None:
+        await self.meter.emit("backup", None, 0, len(self.plan.target_tables))
+        await target_db.backup_tables(conn, job_id, self.plan)
+        staging = Staging(self.plan, job_key(job_id), dry_run=False)
+        for entity in self.plan.entities:
+            sql = staging.entity_sql(entity, self.source, tables)
+            await self.prepare_entity(pool, conn, job_id, staging, entity, sql)
+            await self.load_entity(pool, job_id, entity, sql)
+
+    async def prepare_entity(
+        self,
+        pool: asyncpg.Pool,
+        conn: asyncpg.Connection,
+        job_id: str,
+        staging: Staging,
+        entity: Entity,
+        sql: EntitySql,
+    ) -> None:
+        """Stage and prepare once per job; redo both only if a crash wiped the unlogged staging tables."""
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"prepare:{job_id}:{entity.name}")
+            state = await conn.fetchrow(
+                f"SELECT source_rows, max_row_no, prepared_at, loaded_at FROM {ADMIN}.entity_runs "
+                f"WHERE job_id = $1 AND entity = $2",
+                job_id,
+                entity.name,
+            )
+            if state and state["loaded_at"]:
+                return
+            if state and state["prepared_at"] and await _intact(conn, sql, state["source_rows"]):
+                return
+            started = time.monotonic()
+            await self.meter.emit("stage", entity.name, 0, 0)
+            stage_name = staging.raw_name(entity)
+            staged = await conn.fetchrow(
+                f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
+            )
+            if entity.source.sql or not staged or not await _intact(conn, sql, staged["rows"], raw=True):
+                await create_raw(conn, staging, entity, self.source)
+                rows = await conn.fetchval(f"SELECT count(*) FROM {sql.raw}")
+                await conn.execute(
+                    f"INSERT INTO {ADMIN}.stages (job_id, name, rows) VALUES ($1, $2, $3) "
+                    f"ON CONFLICT (job_id, name) DO UPDATE SET rows = EXCLUDED.rows, staged_at = now()",
+                    job_id,
+                    stage_name,
+                    rows,
+                )
+            max_row = await conn.fetchval(f"SELECT coalesce(max(_row_no), 0) FROM {sql.raw}")
+            await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
+            await conn.execute(sql.clean_ddl(temporary=False))
+        await self.meter.emit("prepare", entity.name, 0, max_row)
+        await self._prepare_parallel(pool, sql, max_row)
+        await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
+        await conn.execute(f"ANALYZE {sql.clean}")
+        await _set_wide_rules(conn, sql)
+        source_rows = await conn.fetchval(f"SELECT count(*) FROM {sql.clean}")
+        await conn.execute(
+            f"INSERT INTO {ADMIN}.entity_runs (job_id, entity, source_rows, max_row_no, batch_count, prepared_at, "
+            f"prepare_seconds) VALUES ($1, $2, $3, $4, $5, now(), $6) ON CONFLICT (job_id, entity) DO UPDATE SET "
+            f"source_rows = EXCLUDED.source_rows, max_row_no = EXCLUDED.max_row_no, "
+            f"batch_count = EXCLUDED.batch_count, prepared_at = now(), "
+            f"prepare_seconds = {ADMIN}.entity_runs.prepare_seconds + EXCLUDED.prepare_seconds",
+            job_id,
+            entity.name,
+            source_rows,
+            max_row,
+            math.ceil(max_row / self.batch_size),
+            time.monotonic() - started,
+        )
+
+    async def _prepare_parallel(self, pool: asyncpg.Pool, sql: EntitySql, max_row: int) -> None:
+        chunks = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
+        bounds = [max_row * i // chunks for i in range(chunks + 1)]
+
+        async def chunk(lo: int, hi: int) -> None:
+            async with pool.acquire() as conn:
+                await conn.execute(sql.prepare_sql(), lo, hi)
+
+        await asyncio.gather(*(chunk(bounds[i], bounds[i + 1]) for i in range(chunks)))
+
+    async def batches_to_do(self, conn: asyncpg.Connection, job_id: str, entity: Entity) -> list[tuple[int, int, int]]:
+        max_row = await conn.fetchval(
+            f"SELECT max_row_no FROM {ADMIN}.entity_runs WHERE job_id = $1 AND entity = $2", job_id, entity.name
+        )
+        done = {
+            r[0]
+            for r in await conn.fetch(
+                f"SELECT batch_no FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2", job_id, entity.name
+            )
+        }
+        size = self.batch_size
+        return [
+            (n, n * size, min((n + 1) * size, max_row))
+            for n in range(math.ceil((max_row or 0) / size))
+            if n not in done
+        ]
+
+    async def load_entity(self, pool: asyncpg.Pool, job_id: str, entity: Entity, sql: EntitySql) -> None:
+        async with pool.acquire() as conn:
+            todo = await self.batches_to_do(conn, job_id, entity)
+            total, done = await conn.fetchrow(
+                f"SELECT e.source_rows, coalesce((SELECT sum(migrated + rejected + merged) FROM {ADMIN}.batches b "
+                f"WHERE b.job_id = e.job_id AND b.entity = e.entity), 0) FROM {ADMIN}.entity_runs e "
+                f"WHERE e.job_id = $1 AND e.entity = $2",
+                job_id,
+                entity.name,
+            )
+        queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+        for item in todo:
+            queue.put_nowait(item)
+        counter = {"done": int(done)}
+        self.meter.restart()
+
+        async def worker() -> None:
+            async with pool.acquire() as conn:
+                while not queue.empty():
+                    batch_no, lo, hi = queue.get_nowait()
+                    counts = await self.load_batch(conn, job_id, entity, sql, batch_no, lo, hi)
+                    if counts:
+                        counter["done"] += sum(counts[k] for k in ("migrated", "rejected", "merged"))
+                        await self.meter.emit("load", entity.name, counter["done"], int(total))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, self.options.concurrency))))
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"UPDATE {ADMIN}.entity_runs SET loaded_at = now() WHERE job_id = $1 AND entity = $2 "
+                f"AND (SELECT count(*) FROM {ADMIN}.batches b WHERE b.job_id = $1 AND b.entity = $2) = batch_count",
+                job_id,
+                entity.name,
+            )
+
+    async def load_batch(
+        self, conn: asyncpg.Connection, job_id: str, entity: Entity, sql: EntitySql, batch_no: int, lo: int, hi: int
+    ) -> dict[str, int] | None:
+        """One transaction: the batch's rows, its rejects and its checkpoint. Returns None if already done."""
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{job_id}:{entity.name}:{batch_no}")
+            if await conn.fetchval(
+                f"SELECT 1 FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2 AND batch_no = $3",
+                job_id,
+                entity.name,
+                batch_no,
+            ):
+                return None
+            await self._upsert_isolating(conn, sql, lo, hi)
+            await conn.execute(sql.reject_log_sql(f"{ADMIN}.rejects"), lo, hi, job_id, entity.name)
+            counts = dict(await conn.fetchrow(sql.batch_counts_sql(), lo, hi))
+            await conn.execute(
+                f"INSERT INTO {ADMIN}.batches (job_id, entity, batch_no, lo, hi, migrated, rejected, merged, warned, "
+                f"worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                job_id,
+                entity.name,
+                batch_no,
+                lo,
+                hi,
+                counts["migrated"],
+                counts["rejected"],
+                counts["merged"],
+                counts["warned"],
+                self.options.worker,
+            )
+        return counts
+
+    async def _upsert_isolating(self, conn: asyncpg.Connection, sql: EntitySql, lo: int, hi: int) -> None:
+        """A bad row never fails its batch: on a constraint error, bisect under savepoints until each bad
+        row is alone, then reject it with the database's reason and load everything else."""
+        try:
+            async with conn.transaction():
+                await conn.execute(sql.upsert_sql(), lo, hi)
+            return
+        except asyncpg.PostgresError as exc:
+            rows = [
+                r[0]
+                for r in await conn.fetch(
+                    f"SELECT _row_no FROM {sql.clean} WHERE _row_no > $1 AND _row_no <= $2 AND _status = 'v' "
+                    f"ORDER BY _row_no",
+                    lo,
+                    hi,
+                )
+            ]
+            if len(rows) == 1:
+                reason = f"insert:{exc.sqlstate}:{str(exc).splitlines()[0][:200]}"
+                await conn.execute(
+                    f"UPDATE {sql.clean} SET _status = 'r', _errors = ARRAY[$2]::text[] || _errors WHERE _row_no = $1",
+                    rows[0],
+                    reason,
+                )
+                return
+            if not rows:
+                raise
+        mid = rows[len(rows) // 2 - 1]
+        await self._upsert_isolating(conn, sql, lo, mid)
+        await self._upsert_isolating(conn, sql, mid, hi)
+
+    # ------------------------------------------------------------------------------------------------
+    # verify
+    # ------------------------------------------------------------------------------------------------
+
+    async def verify(self, job_id: str, pool: asyncpg.Pool | None = None) -> list[EntityAccount]:
+        own = pool is None
+        pool = pool or await self._pool()
+        try:
+            async with pool.acquire() as conn:
+                tables = await target_db.check_target(conn, self.plan)
+                staging = Staging(self.plan, job_key(job_id), dry_run=False)
+                accounts = []
+                for entity in self.plan.entities:
+                    await self.meter.emit("verify", entity.name, 0, 0)
+                    sql = staging.entity_sql(entity, self.source, tables)
+                    accounts.append(await self._verify_entity(conn, job_id, entity, sql))
+                return accounts
+        finally:
+            if own:
+                await pool.close()
+
+    async def _verify_entity(
+        self, conn: asyncpg.Connection, job_id: str, entity: Entity, sql: EntitySql
+    ) -> EntityAccount:
+        account = EntityAccount(entity=entity.name, target_table=entity.target_table)
+        state = await conn.fetchrow(
+            f"SELECT source_rows, prepare_seconds, (SELECT extract(epoch FROM max(committed_at) - min(committed_at)) "
+            f"FROM {ADMIN}.batches b WHERE b.job_id = e.job_id AND b.entity = e.entity) AS load_seconds "
+            f"FROM {ADMIN}.entity_runs e WHERE job_id = $1 AND entity = $2",
+            job_id,
+            entity.name,
+        )
+        if state is None:
+            raise target_db.TargetError(f"job {job_id} has not prepared entity {entity.name}")
+        account.source = state["source_rows"]
+        account.seconds = float(state["prepare_seconds"] or 0) + float(state["load_seconds"] or 0)
+        sums = await conn.fetchrow(
+            f"SELECT coalesce(sum(migrated), 0) AS m, coalesce(sum(rejected), 0) AS r, coalesce(sum(merged), 0) AS d, "
+            f"coalesce(sum(warned), 0) AS w FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2",
+            job_id,
+            entity.name,
+        )
+        account.migrated, account.rejected, account.merged, account.warned = (int(sums[k]) for k in "mrdw")
+        for row in await conn.fetch(
+            f"SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM {ADMIN}.rejects "
+            f"WHERE job_id = $1 AND entity = $2) r GROUP BY reason ORDER BY 2 DESC",
+            job_id,
+            entity.name,
+        ):
+            account.reasons[row[0]] = row[1]
+        if not await _exists(conn, sql.clean):
+            return account  # staging purged: accounting from the ledger only
+        legacy = q(sql.legacy_column)
+        account.missing_in_target = await conn.fetchval(
+            f"SELECT count(*) FROM {sql.clean} c WHERE c._status = 'v' AND NOT EXISTS "
+            f"(SELECT 1 FROM {sql.target} t WHERE t.{legacy} = c._legacy_key)"
+        )
+        account.duplicate_keys = await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT {legacy} FROM {sql.target} GROUP BY {legacy} HAVING count(*) > 1) d"
+        )
+        for name, spec in entity.fields.items():
+            if spec.reference:
+                ref = sql.refs[spec.reference]
+                account.orphans += await conn.fetchval(
+                    f"SELECT count(*) FROM {sql.target} t WHERE t.{q(name)} IS NOT NULL AND NOT EXISTS "
+                    f"(SELECT 1 FROM {ref.table} p WHERE p.{q(ref.id_column)} = t.{q(name)})"
+                )
+        rows = await conn.fetch(sql.spot_check_sql(SPOT_CHECK_ROWS))
+        account.spot_checked = len(rows)
+        account.spot_mismatches = [
+            f"row {r['_row_no']}: " + ("missing" if r["missing"] else ", ".join(r["diffs"]))
+            for r in rows
+            if r["missing"] or r["diffs"]
+        ]
+        return account
+
+    # ------------------------------------------------------------------------------------------------
+    # rollback and purge
+    # ------------------------------------------------------------------------------------------------
+
+    async def rollback(self, job_id: str) -> dict[str, int]:
+        conn = await target_db.connect(self.target_dsn)
+        try:
+            await self.meter.emit("rollback", None, 0, 0)
+            return await target_db.restore_backups(conn, job_id, self.plan, self.options.backup_retention_hours)
+        finally:
+            await conn.close()
+
+
+async def drop_staging(conn: asyncpg.Connection, job_id: str) -> int:
+    """Drop a job's staging tables (the source archive in the target database)."""
+    names = await conn.fetch(
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE $2",
+        ADMIN,
+        f"s{job_key(job_id)}_%",
+    )
+    for (name,) in names:
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+    return len(names)
+
+
+async def _set_wide_rules(conn: asyncpg.Connection, sql: EntitySql) -> None:
+    await conn.execute(sql.duplicate_key_sql())
+    for statement in sql.unique_rule_sql():
+        await conn.execute(statement)
+
+
+async def _exists(conn: asyncpg.Connection, relation: str) -> bool:
+    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", relation))
+
+
+async def _intact(conn: asyncpg.Connection, sql: EntitySql, expected_rows: int | None, raw: bool = False) -> bool:
+    """Unlogged tables come back empty after a database crash; detect that and rebuild."""
+    relation = sql.raw if raw else sql.clean
+    if not await _exists(conn, relation):
+        return False
+    if not expected_rows:
+        return True
+    return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {relation})"))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
