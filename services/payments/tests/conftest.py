@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,15 +11,15 @@ from uuid import UUID, uuid4
 import aio_pika
 import httpx
 import pytest
+import uvicorn
 from contracts.envelope import Envelope
 from contracts.money import Money
 from contracts.orders import Contact, OrderCreated
-from payments.bootstrap import build_runtime, routers
+from payments.bootstrap import PaymentsApp, build
 from payments.settings import Settings
 from sandbox import RunningSandbox, SandboxSettings, sandbox_in_thread
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
-from servicekit.runtime import ServiceRuntime
 from servicekit.settings import DEV_JWT_SECRET
 from servicekit.testing import AMQP_URL, create_database, delete_namespace, drop_database, unique_name
 
@@ -87,11 +88,29 @@ class EventSpy:
 
 
 class PaymentsHarness:
-    def __init__(self, client: httpx.AsyncClient, runtime: ServiceRuntime, spy: EventSpy, sandbox: RunningSandbox):
+    def __init__(self, app: PaymentsApp, client: httpx.AsyncClient, spy: EventSpy, sandbox: RunningSandbox):
+        self.app = app
+        self.runtime = app.runtime
         self.client = client
-        self.runtime = runtime
         self.spy = spy
         self.sandbox = sandbox
+        self.base_url = str(client.base_url)
+        self.server: uvicorn.Server | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        """Stop this instance gracefully (its port frees for the next one)."""
+        await self.client.aclose()
+        if self.server is not None and self.task is not None:
+            self.server.should_exit = True
+            await self.task
+            self.server = None
+
+    async def sandbox_call(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.sandbox.base_url, timeout=10) as http:
+            response = await http.request(method, path, **kwargs)
+            response.raise_for_status()
+            return response.json() if response.content else None
 
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.runtime.broker.publish(
@@ -136,37 +155,67 @@ async def _wait_for_plan(spy: EventSpy, order_id: UUID) -> dict[str, Any]:
 EventSpy.wait_for_plan = _wait_for_plan  # type: ignore[attr-defined]
 
 
+async def _serve_on(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """The app on a real loopback port, so the sandbox can post webhooks to it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(1000):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture
 async def make_payments(
     payments_db: str, sandbox: RunningSandbox
 ) -> AsyncIterator[Callable[..., Awaitable[PaymentsHarness]]]:
     """Start payments (several times for the crash tests) on one database and broker namespace."""
     namespace = unique_name("t") + "."
-    started: list[tuple[ServiceRuntime, httpx.AsyncClient]] = []
+    started: list[PaymentsHarness] = []
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     spy_queue = await channel.declare_queue(f"{namespace}spy", auto_delete=True)
     queues: list[str] = []
+    port = _free_port()
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        (await http.post("/_sandbox/reset")).raise_for_status()
+        for provider in ("stripe", "paynow", "ecocash"):
+            url = f"http://127.0.0.1:{port}/api/v1/payments/webhooks/{provider}"
+            (await http.put(f"/_sandbox/callback-urls/{provider}", json={"url": url})).raise_for_status()
 
     async def start(**overrides: Any) -> PaymentsHarness:
-        settings = settings_for(payments_db, namespace, sandbox, **overrides)
-        runtime = build_runtime(settings)
-        app = runtime.create_app(title="payments", routers=routers())
-        await runtime.start()
-        exchange = await channel.get_exchange(runtime.naming.events_exchange)
+        settings = settings_for(
+            payments_db, namespace, sandbox, public_base_url=f"http://127.0.0.1:{port}", **overrides
+        )
+        payments_app = build(settings)
+        server, task, base_url = await _serve_on(payments_app.create_app(), port)
+        exchange = await channel.get_exchange(payments_app.runtime.naming.events_exchange)
         await spy_queue.bind(exchange, routing_key="payments.#")
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payments")
-        started.append((runtime, client))
-        queues.extend(q for q in runtime.consumers.queue_names() if q not in queues)
-        return PaymentsHarness(client, runtime, EventSpy(spy_queue), sandbox)
+        client = httpx.AsyncClient(base_url=base_url, timeout=30)
+        harness = PaymentsHarness(payments_app, client, EventSpy(spy_queue), sandbox)
+        harness.server, harness.task = server, task
+        started.append(harness)
+        queues.extend(q for q in payments_app.runtime.consumers.queue_names() if q not in queues)
+        return harness
 
     try:
         yield start
     finally:
-        for runtime, client in reversed(started):
-            await client.aclose()
-            if runtime.started:
-                await runtime.stop()
+        for harness in reversed(started):
+            await harness.stop()
         await connection.close()
         await delete_namespace(namespace, queues, Settings().retry_delays_ms)
 

@@ -1,0 +1,16 @@
+"""FastAPI dependencies specific to payments (the shared ones come from servicekit.http)."""
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+if TYPE_CHECKING:
+    from payments.bootstrap import PaymentsApp
+
+
+def get_payments(request: Request) -> "PaymentsApp":
+    payments: PaymentsApp = request.app.state.payments
+    return payments
+
+
+PaymentsDep = Annotated["PaymentsApp", Depends(get_payments)]

@@ -1,0 +1,152 @@
+"""Webhook intake and application.
+
+Intake stores the raw delivery first and answers at once; a worker then verifies and books it in
+its own transaction. A crash between the two leaves the row `received`, and whoever starts next
+picks it up: applied once, never lost.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from servicekit.db import Database
+from servicekit.problems import Problem
+from sqlalchemy import insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from payments.adapters.providers.base import ProviderEvent, WebhookRejected
+from payments.adapters.providers.registry import Providers
+from payments.adapters.tables import AppliedEventRow, WebhookRow, now
+from payments.service_layer.ledger import book_event
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PROVIDERS = ("stripe", "paynow", "ecocash", "onemoney")
+# Headers worth keeping for inspection; never credentials or cookies.
+_KEPT_HEADERS = ("content-type", "user-agent", "stripe-signature", "x-forwarded-for", "content-length")
+_webhooks = WebhookRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Received:
+    id: int
+    status: str
+    reason: str | None = None
+
+
+def kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name.lower() in _KEPT_HEADERS}
+
+
+async def receive(db: Database, providers: Providers, provider: str, body: bytes, headers: dict[str, str]) -> Received:
+    """Store first, then check the signature so a forger hears 'no' (the row stays for inspection)."""
+    if provider not in WEBHOOK_PROVIDERS:
+        raise Problem(404, "Not found", f"No webhooks for provider {provider!r}.")
+    source = providers.webhook_sources()[provider]  # type: ignore[index]
+    headers = {k.lower(): v for k, v in headers.items()}
+    received_at = now()
+    async with db.engine.begin() as conn:
+        row_id: int = (
+            await conn.execute(
+                insert(_webhooks)
+                .values(
+                    provider=provider,
+                    event_key=source.event_key_hint(body),
+                    headers=kept_headers(headers),
+                    body=body,
+                    received_at=received_at,
+                    status="received",
+                    attempts=0,
+                )
+                .returning(_webhooks.c.id)
+            )
+        ).scalar_one()
+    try:
+        source.verify_webhook(body, headers, received_at.timestamp())
+    except WebhookRejected as exc:
+        await _finish(db, row_id, "rejected", str(exc))
+        return Received(row_id, "rejected", str(exc))
+    return Received(row_id, "received")
+
+
+async def _finish(db: Database, row_id: int, status: str, reason: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(_webhooks)
+            .where(_webhooks.c.id == row_id, _webhooks.c.status == "received")
+            .values(status=status, reason=reason, processed_at=now())
+        )
+
+
+async def apply_next(db: Database, providers: Providers, max_attempts: int) -> bool:
+    """Claim one stored webhook (SKIP LOCKED: replicas share the work) and book it. False when none waits."""
+    async with db.transaction() as session:
+        row = (
+            await session.scalars(
+                select(WebhookRow)
+                .where(WebhookRow.status == "received", WebhookRow.attempts < max_attempts)
+                .order_by(col(WebhookRow.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        if row is None:
+            return False
+        try:
+            async with session.begin_nested():
+                await _apply(session, providers, row)
+        except Exception as exc:
+            # Whatever failed (provider lookup down, deadlock) rolled back; the row waits for another try.
+            row.attempts += 1
+            row.reason = f"attempt {row.attempts} failed: {type(exc).__name__}: {exc}"[:1000]
+            if row.attempts >= max_attempts:
+                row.status = "failed"
+                row.processed_at = now()
+            log.warning("webhook %s: %s", row.id, row.reason)
+        return True
+
+
+async def _apply(session: AsyncSession, providers: Providers, row: WebhookRow) -> None:
+    source = providers.webhook_sources()[row.provider]  # type: ignore[index]
+    try:
+        event = source.verify_webhook(row.body, row.headers, row.received_at.timestamp())
+    except WebhookRejected as exc:
+        _mark(row, "rejected", str(exc))
+        return
+    row.event_key = event.event_key
+    if await _already_applied(session, event):
+        _mark(row, "duplicate", f"event {event.event_key} was applied before")
+        return
+    booking = await book_event(session, providers, event)
+    row.payment_id = booking.payment_id
+    if booking.outcome == "applied":
+        await _remember(session, event, row, booking.dedupe_key)
+    _mark(row, booking.outcome, booking.reason)
+
+
+async def _already_applied(session: AsyncSession, event: ProviderEvent) -> bool:
+    found = await session.get(AppliedEventRow, (_family(event.provider), event.event_key))
+    return found is not None
+
+
+async def _remember(session: AsyncSession, event: ProviderEvent, row: WebhookRow, confirmed: str | None) -> None:
+    table: Any = AppliedEventRow.__table__  # type: ignore[attr-defined]
+    for key in {event.event_key, *([confirmed] if confirmed else [])}:
+        await session.execute(
+            pg_insert(table)
+            .values(provider=_family(event.provider), event_key=key, webhook_id=row.id, applied_at=now())
+            .on_conflict_do_nothing()
+        )
+
+
+def _family(provider: str) -> str:
+    return "paynow" if provider == "onemoney" else provider
+
+
+def _mark(row: WebhookRow, status: str, reason: str) -> None:
+    row.status = status
+    row.reason = reason[:1000]
+    row.processed_at = now()
+    row.attempts += 1
