@@ -6,8 +6,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from orders.bootstrap import build_runtime
-from orders.entrypoints.http.routes import orders as order_routes
+from orders.bootstrap import build_runtime, create_app
 from orders.settings import Settings
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
@@ -29,11 +28,17 @@ async def orders_db() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def orders_client(orders_db: str) -> AsyncIterator[httpx.AsyncClient]:
+async def orders_client(orders_db: str, tmp_path: Path, rate_limit: int) -> AsyncIterator[httpx.AsyncClient]:
     namespace = unique_name("t") + "."
-    settings = Settings(database_url=orders_db, broker_namespace=namespace, log_json=False)
+    settings = Settings(
+        database_url=orders_db,
+        broker_namespace=namespace,
+        log_json=False,
+        upload_dir=str(tmp_path / "uploads"),
+        rate_limit_requests=rate_limit,
+    )
     runtime = build_runtime(settings)
-    app = runtime.create_app(title="orders", routers=[order_routes.router])
+    app = create_app(settings, runtime)
     await runtime.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
@@ -42,6 +47,12 @@ async def orders_client(orders_db: str) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         await runtime.stop()
         await delete_namespace(namespace, runtime.consumers.queue_names(), settings.retry_delays_ms)
+
+
+@pytest.fixture
+def rate_limit() -> int:
+    """Requests per minute per client and endpoint; generous unless a test overrides this fixture."""
+    return 10_000
 
 
 @pytest.fixture

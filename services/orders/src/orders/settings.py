@@ -1,5 +1,9 @@
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from servicekit.settings import ServiceSettings
+
+# Development-only Fernet key; production sets ORDERS_DATA_SOURCE_KEYS (newest first, older ones still decrypt).
+DEV_DATA_SOURCE_KEY = "b3JkZXJzLWRldi1vbmx5LWtleS1jaGFuZ2UtbWUtMDA="
 
 
 class Settings(ServiceSettings):
@@ -7,4 +11,16 @@ class Settings(ServiceSettings):
 
     service_name: str = "orders"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/orders"
+    # Every pooled connection switches to this non-superuser role (created by the migrations), whatever user
+    # it logged in as: superusers bypass row-level security, this role cannot.
+    db_role: str = Field("orders_app", pattern=r"^[a-z_][a-z0-9_]*$")
     http_port: int = 8000
+
+    data_source_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_DATA_SOURCE_KEY)])
+    upload_dir: str = "var/orders/uploads"
+    max_upload_bytes: int = 1_000_000
+
+    # Token bucket per client and endpoint, held in process memory: each replica limits on its own.
+    rate_limit_enabled: bool = True
+    rate_limit_requests: int = 120
+    rate_limit_window_seconds: float = 60.0

@@ -25,7 +25,9 @@ URL = "/api/v1/migration-services/orders"
 
 
 async def _counts(client: httpx.AsyncClient) -> tuple[int, int]:
-    async with client.app_runtime.db.engine.connect() as conn:  # type: ignore[attr-defined]
+    async with client.app_runtime.db.engine.begin() as conn:  # type: ignore[attr-defined]
+        # The app's role sees nothing without a tenant context (row-level security); count as the system.
+        await conn.execute(text("SELECT set_config('app.role', 'system', true)"))
         orders = (await conn.execute(text("SELECT count(*) FROM orders"))).scalar_one()
         events = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     return orders, events

@@ -1,0 +1,99 @@
+"""Reads and writes the versioned catalogue and the exchange-rate table."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from contracts.money import Money
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.adapters.tables import AddOnRow, CarePackageRow, ExchangeRateRow
+from orders.domain.catalogue import AddOn, CarePackage
+from orders.domain.pricing import ExchangeRate
+
+
+def package_from_row(row: CarePackageRow) -> CarePackage:
+    return CarePackage(
+        code=row.code,  # type: ignore[arg-type]
+        name=row.name,
+        price=Money(amount_minor=row.price_minor, currency=row.currency),  # type: ignore[arg-type]
+        min_students=row.min_students,
+        max_students=row.max_students,
+        base_timeline_days=row.base_timeline_days,
+        version=row.version,
+        description=row.description,
+    )
+
+
+def add_on_from_row(row: AddOnRow) -> AddOn:
+    return AddOn(
+        code=row.code,  # type: ignore[arg-type]
+        name=row.name,
+        price=Money(amount_minor=row.price_minor, currency=row.currency),  # type: ignore[arg-type]
+        timeline_percent=row.timeline_percent,
+        version=row.version,
+    )
+
+
+async def current_packages(session: AsyncSession) -> list[CarePackage]:
+    rows = await session.execute(select(CarePackageRow).order_by(CarePackageRow.code, CarePackageRow.version))  # type: ignore[arg-type]
+    latest = {r.code: r for r in rows.scalars()}  # the catalogue is a handful of rows; the last version wins
+    return sorted((package_from_row(r) for r in latest.values()), key=lambda p: p.price.amount_minor)
+
+
+async def current_add_ons(session: AsyncSession) -> list[AddOn]:
+    rows = await session.execute(select(AddOnRow).order_by(AddOnRow.code, AddOnRow.version))  # type: ignore[arg-type]
+    latest = {r.code: r for r in rows.scalars()}
+    return [add_on_from_row(r) for r in latest.values()]
+
+
+async def package_history(session: AsyncSession, code: str) -> list[CarePackage]:
+    rows = await session.execute(
+        select(CarePackageRow).where(CarePackageRow.code == code).order_by(CarePackageRow.version)  # type: ignore[arg-type]
+    )
+    return [package_from_row(r) for r in rows.scalars()]
+
+
+async def save_package(session: AsyncSession, package: CarePackage, created_by: str) -> None:
+    session.add(
+        CarePackageRow(
+            code=package.code,
+            version=package.version,
+            name=package.name,
+            description=package.description,
+            price_minor=package.price.amount_minor,
+            currency=package.price.currency,
+            min_students=package.min_students,
+            max_students=package.max_students,
+            base_timeline_days=package.base_timeline_days,
+            created_by=created_by,
+        )
+    )
+    await session.flush()
+
+
+async def lock_catalogue(session: AsyncSession) -> None:
+    """Serialises catalogue edits so two admins cannot both create version N+1."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('orders.catalogue'))"))
+
+
+async def exchange_rates(session: AsyncSession, currency: str | None = None) -> list[ExchangeRate]:
+    query = select(ExchangeRateRow).order_by(ExchangeRateRow.effective_date)  # type: ignore[arg-type]
+    if currency is not None:
+        query = query.where(ExchangeRateRow.currency == currency)  # type: ignore[arg-type]
+    rows = await session.execute(query)
+    return [
+        ExchangeRate(currency=r.currency, rate=r.rate, effective_date=r.effective_date)  # type: ignore[arg-type]
+        for r in rows.scalars()
+    ]
+
+
+async def rate_exists(session: AsyncSession, currency: str, effective: date) -> bool:
+    found = await session.execute(
+        select(ExchangeRateRow.id).where(
+            ExchangeRateRow.currency == currency,  # type: ignore[arg-type]
+            ExchangeRateRow.effective_date == effective,  # type: ignore[arg-type]
+        )
+    )
+    return found.first() is not None

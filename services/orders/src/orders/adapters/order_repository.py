@@ -1,0 +1,153 @@
+"""Maps the Order aggregate to its rows and back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.money import Money
+from contracts.orders import Contact, ScheduledInstallment
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.adapters.tables import InstallmentPaymentRow, MilestoneRow, OrderRow
+from orders.domain.milestones import Milestone
+from orders.domain.model import Order
+
+
+async def load(session: AsyncSession, row: OrderRow) -> Order:
+    milestones = (
+        await session.execute(
+            select(MilestoneRow).where(MilestoneRow.order_id == row.id).order_by(MilestoneRow.sequence)  # type: ignore[arg-type]
+        )
+    ).scalars()
+    paid = (
+        await session.execute(
+            select(InstallmentPaymentRow.sequence).where(
+                InstallmentPaymentRow.order_id == row.id,  # type: ignore[arg-type]
+                InstallmentPaymentRow.status == "paid",  # type: ignore[arg-type]
+            )
+        )
+    ).scalars()
+    return Order(
+        id=row.id,
+        school_id=row.school_id,
+        package_code=row.package_code,  # type: ignore[arg-type]
+        package_version=row.package_version,
+        student_count=row.student_count,
+        add_ons=list(row.add_ons),  # type: ignore[arg-type]
+        payment_option=row.payment_option,  # type: ignore[arg-type]
+        months=row.months,
+        currency=row.currency,  # type: ignore[arg-type]
+        total=Money(amount_minor=row.total_minor, currency=row.currency),  # type: ignore[arg-type]
+        installments=[ScheduledInstallment.model_validate(i) for i in row.installments],
+        contact=Contact.model_validate(row.contact),
+        created_by=row.created_by,
+        timeline_days=row.timeline_days,
+        status=row.status,  # type: ignore[arg-type]
+        held_from=row.held_from,  # type: ignore[arg-type]
+        team=list(row.team),
+        team_lead=row.team_lead,
+        paid_sequences=set(paid),
+        milestones=[
+            Milestone(
+                id=m.id,
+                sequence=m.sequence,
+                name=m.name,
+                due_date=m.due_date,
+                status=m.status,  # type: ignore[arg-type]
+                completed_at=m.completed_at,
+            )
+            for m in milestones
+        ],
+        created_at=row.created_at,
+    )
+
+
+def new_row(order: Order, **extra: Any) -> OrderRow:
+    return OrderRow(
+        id=order.id,
+        school_id=order.school_id,
+        status=order.status,
+        package_code=order.package_code,
+        package_version=order.package_version,
+        student_count=order.student_count,
+        add_ons=list(order.add_ons),
+        payment_option=order.payment_option,
+        months=order.months,
+        currency=order.currency,
+        total_minor=order.total.amount_minor,
+        installments=[i.model_dump(mode="json") for i in order.installments],
+        contact=order.contact.model_dump(mode="json"),
+        timeline_days=order.timeline_days,
+        created_by=order.created_by,
+        **extra,
+    )
+
+
+async def save(session: AsyncSession, order: Order, row: OrderRow) -> None:
+    """Write back what the aggregate's behaviour may have changed."""
+    now = datetime.now(UTC)
+    if row.status != order.status:
+        if order.status == "approved" and row.approved_at is None:
+            row.approved_at = now
+        if order.status in ("completed", "cancelled"):
+            row.closed_at = now
+    row.status = order.status
+    row.held_from = order.held_from
+    row.team = list(order.team)
+    row.team_lead = order.team_lead
+    row.updated_at = now
+    existing = {
+        m.id: m
+        for m in (
+            await session.execute(select(MilestoneRow).where(MilestoneRow.order_id == order.id))  # type: ignore[arg-type]
+        ).scalars()
+    }
+    for milestone in order.milestones:
+        stored = existing.get(milestone.id)
+        if stored is None:
+            session.add(
+                MilestoneRow(
+                    id=milestone.id,
+                    order_id=order.id,
+                    school_id=order.school_id,
+                    sequence=milestone.sequence,
+                    name=milestone.name,
+                    due_date=milestone.due_date,
+                    status=milestone.status,
+                    completed_at=milestone.completed_at,
+                )
+            )
+        else:
+            stored.status = milestone.status
+            stored.completed_at = milestone.completed_at
+    await session.flush()
+
+
+def installment_rows(order: Order) -> list[InstallmentPaymentRow]:
+    return [
+        InstallmentPaymentRow(
+            order_id=order.id,
+            school_id=order.school_id,
+            sequence=i.sequence,
+            amount_minor=i.amount.amount_minor,
+            currency=i.amount.currency,
+        )
+        for i in order.installments
+    ]
+
+
+def snapshot(row: OrderRow) -> dict[str, Any]:
+    """The audit log's before/after picture of an order."""
+    return {
+        "status": row.status,
+        "held_from": row.held_from,
+        "team": list(row.team),
+        "team_lead": row.team_lead,
+        "contact": row.contact,
+        "notes": row.notes,
+        "assessment": row.assessment,
+        "total_minor": row.total_minor,
+        "currency": row.currency,
+    }

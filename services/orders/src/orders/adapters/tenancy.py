@@ -1,0 +1,16 @@
+"""Tell PostgreSQL who is asking, for this transaction only, so row-level security can filter every query."""
+
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_SET = text(
+    "SELECT set_config('app.role', :role, true), set_config('app.school_id', :school, true),"
+    " set_config('app.user', :user, true)"
+)
+
+
+async def set_tenant(session: AsyncSession, *, role: str, school_id: UUID | None, user: str) -> None:
+    # `true` = local to the transaction: a pooled connection never carries one request's identity into the next.
+    await session.execute(_SET, {"role": role, "school": str(school_id) if school_id else "", "user": user})

@@ -1,0 +1,22 @@
+"""Uploaded CSV files, kept on the service's own storage under one directory per order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from uuid import UUID
+
+
+class UploadStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    async def save(self, order_id: UUID, source_id: UUID, content: bytes) -> str:
+        path = self.root / str(order_id) / f"{source_id}.csv"
+        await asyncio.to_thread(self._write, path, content)
+        return path.as_uri()
+
+    @staticmethod
+    def _write(path: Path, content: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)

@@ -1,0 +1,241 @@
+"""Read-only views: the order page, the admin dashboard, analytics, team performance and the audit trail.
+
+Plain SQL on purpose: these are aggregates over indexed columns, and they must stay fast at 10,000 orders.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.adapters.tables import (
+    AuditLogRow,
+    CommunicationLogRow,
+    InstallmentPaymentRow,
+    MigrationJobRow,
+    MilestoneRow,
+    OrderRow,
+)
+from orders.domain.lifecycle import ACTIVE, allowed_moves
+from orders.service_layer.access import require_admin
+from orders.service_layer.unit_of_work import UnitOfWork
+
+ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(ACTIVE)) + ")"
+
+
+async def order_detail(session: AsyncSession, row: OrderRow) -> dict[str, Any]:
+    milestones = list(
+        (
+            await session.execute(
+                select(MilestoneRow).where(MilestoneRow.order_id == row.id).order_by(MilestoneRow.sequence)  # type: ignore[arg-type]
+            )
+        ).scalars()
+    )
+    payments = (
+        await session.execute(
+            select(InstallmentPaymentRow)
+            .where(InstallmentPaymentRow.order_id == row.id)  # type: ignore[arg-type]
+            .order_by(InstallmentPaymentRow.sequence)  # type: ignore[arg-type]
+        )
+    ).scalars()
+    job = (
+        await session.execute(
+            select(MigrationJobRow)
+            .where(MigrationJobRow.order_id == row.id)  # type: ignore[arg-type]
+            .order_by(MigrationJobRow.updated_at.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    messages = (
+        await session.execute(
+            select(CommunicationLogRow)
+            .where(CommunicationLogRow.order_id == row.id)  # type: ignore[arg-type]
+            .order_by(CommunicationLogRow.occurred_at.desc())  # type: ignore[attr-defined]
+            .limit(50)
+        )
+    ).scalars()
+    done = sum(1 for m in milestones if m.status == "completed")
+    return {
+        **summary(row),
+        "lines": row.lines,
+        "installments": row.installments,
+        "exchange_rate": row.exchange_rate,
+        "contact": row.contact,
+        "assessment": row.assessment,
+        "notes": row.notes,
+        "team": list(row.team),
+        "team_lead": row.team_lead,
+        "held_from": row.held_from,
+        "allowed_moves": sorted(allowed_moves(row.status, row.held_from)),  # type: ignore[arg-type]
+        "progress_percent": done * 100 // len(milestones) if milestones else 0,
+        "milestones": [m.model_dump(mode="json") for m in milestones],
+        "payments": [
+            p.model_dump(
+                mode="json", include={"sequence", "installment_id", "amount_minor", "currency", "status", "paid_at"}
+            )
+            for p in payments
+        ],
+        "migration_job": None
+        if job is None
+        else job.model_dump(
+            mode="json", include={"job_id", "status", "phase", "percent", "rows_done", "rows_total", "report", "reason"}
+        ),
+        "communications": [
+            m.model_dump(
+                mode="json", include={"message_id", "event_type", "channel", "template", "status", "occurred_at"}
+            )
+            for m in messages
+        ],
+    }
+
+
+def summary(row: OrderRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "school_id": row.school_id,
+        "status": row.status,
+        "package_code": row.package_code,
+        "package_version": row.package_version,
+        "student_count": row.student_count,
+        "add_ons": list(row.add_ons),
+        "payment_option": row.payment_option,
+        "months": row.months,
+        "total": {"amount_minor": row.total_minor, "currency": row.currency},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[dict[str, Any]]:
+    result = await session.execute(text(sql), params)
+    return [dict(r) for r in result.mappings()]
+
+
+async def dashboard(uow: UnitOfWork) -> dict[str, Any]:
+    require_admin(uow.actor)
+    s = uow.session
+    by_status = await _rows(s, "SELECT status, count(*) AS count FROM orders GROUP BY status ORDER BY status")
+    counts = {r["status"]: r["count"] for r in by_status}
+    revenue = await _rows(
+        s,
+        "SELECT currency, sum(amount_minor)::bigint AS amount_minor FROM payments_received"
+        " WHERE received_at >= date_trunc('month', now()) GROUP BY currency ORDER BY currency",
+    )
+    average = await _rows(
+        s,
+        "SELECT currency, round(avg(total_minor))::bigint AS amount_minor FROM orders"
+        " WHERE status <> 'cancelled' GROUP BY currency ORDER BY currency",
+    )
+    utilisation = await _rows(
+        s,
+        f"""
+        SELECT m.member, count(*) AS active_orders, coalesce(tm.capacity, 3) AS capacity,
+               round(100.0 * count(*) / coalesce(tm.capacity, 3))::int AS utilisation_percent
+        FROM orders o CROSS JOIN LATERAL unnest(o.team) AS m(member)
+        LEFT JOIN team_members tm ON tm.member = m.member
+        WHERE o.status IN {ACTIVE_SQL}
+        GROUP BY m.member, tm.capacity ORDER BY m.member
+        """,
+    )
+    overdue = await _rows(s, "SELECT count(*) AS n FROM tasks WHERE status <> 'done' AND due_date < current_date")
+    completed, cancelled = counts.get("completed", 0), counts.get("cancelled", 0)
+    return {
+        "active_projects": sum(n for status, n in counts.items() if status in ACTIVE),
+        "revenue_this_month": revenue,
+        "average_order_value": average,
+        "team_utilisation": utilisation,
+        "success_rate": None if completed + cancelled == 0 else round(completed / (completed + cancelled), 4),
+        "orders_by_status": counts,
+        "overdue_tasks": overdue[0]["n"],
+    }
+
+
+async def analytics(
+    uow: UnitOfWork, *, start: date, end: date, group_by: Literal["month", "package"]
+) -> dict[str, Any]:
+    """Orders, their value, revenue received and conversion from quotes, per month or per package."""
+    require_admin(uow.actor)
+    key = "to_char(date_trunc('month', {t}), 'YYYY-MM')" if group_by == "month" else "{p}"
+    order_key = key.format(t="o.created_at", p="o.package_code")
+    quote_key = key.format(t="q.created_at", p="q.package_code")
+    pay_key = key.format(t="r.received_at", p="o.package_code")
+    params = {"start": start, "end": end}
+    window = "{col} >= :start AND {col} < (:end + 1)"
+    orders = await _rows(
+        uow.session,
+        f"SELECT {order_key} AS bucket, o.currency, count(*) AS orders, sum(o.total_minor)::bigint AS order_value_minor"
+        f" FROM orders o WHERE {window.format(col='o.created_at')} GROUP BY 1, 2",
+        **params,
+    )
+    quotes = await _rows(
+        uow.session,
+        f"SELECT {quote_key} AS bucket, count(*) AS quotes FROM quotes q"
+        f" WHERE {window.format(col='q.created_at')} GROUP BY 1",
+        **params,
+    )
+    revenue = await _rows(
+        uow.session,
+        f"SELECT {pay_key} AS bucket, r.currency, sum(r.amount_minor)::bigint AS revenue_minor"
+        f" FROM payments_received r JOIN orders o ON o.id = r.order_id"
+        f" WHERE {window.format(col='r.received_at')} GROUP BY 1, 2",
+        **params,
+    )
+    buckets: dict[str, dict[str, Any]] = {}
+
+    def bucket(name: str) -> dict[str, Any]:
+        return buckets.setdefault(name, {"key": name, "orders": 0, "quotes": 0, "order_value": [], "revenue": []})
+
+    for r in orders:
+        b = bucket(r["bucket"])
+        b["orders"] += r["orders"]
+        b["order_value"].append({"amount_minor": r["order_value_minor"], "currency": r["currency"]})
+    for r in quotes:
+        bucket(r["bucket"])["quotes"] += r["quotes"]
+    for r in revenue:
+        bucket(r["bucket"])["revenue"].append({"amount_minor": r["revenue_minor"], "currency": r["currency"]})
+    for b in buckets.values():
+        b["conversion"] = None if b["quotes"] == 0 else round(b["orders"] / b["quotes"], 4)
+    return {"from": start, "to": end, "group_by": group_by, "groups": sorted(buckets.values(), key=lambda b: b["key"])}
+
+
+async def team_performance(uow: UnitOfWork) -> list[dict[str, Any]]:
+    require_admin(uow.actor)
+    return await _rows(
+        uow.session,
+        f"""
+        WITH membership AS (
+            SELECT m.member, o.id, o.status, o.approved_at, o.closed_at
+            FROM orders o CROSS JOIN LATERAL unnest(o.team) AS m(member)
+        ), milestone_stats AS (
+            SELECT ms.member,
+                   count(*) FILTER (WHERE mi.status = 'completed') AS completed_milestones,
+                   count(*) FILTER (WHERE mi.status = 'completed' AND mi.completed_at::date <= mi.due_date) AS on_time
+            FROM membership ms JOIN milestones mi ON mi.order_id = ms.id
+            GROUP BY ms.member
+        )
+        SELECT ms.member,
+               count(*) FILTER (WHERE ms.status IN {ACTIVE_SQL}) AS active_orders,
+               count(*) FILTER (WHERE ms.status = 'completed') AS completed_orders,
+               CASE WHEN coalesce(st.completed_milestones, 0) = 0 THEN NULL
+                    ELSE round(st.on_time::numeric / st.completed_milestones, 4)::float END AS on_time_milestone_rate,
+               round(avg(extract(epoch FROM ms.closed_at - ms.approved_at) / 86400)
+                     FILTER (WHERE ms.status = 'completed' AND ms.approved_at IS NOT NULL), 1)::float
+                   AS average_project_days
+        FROM membership ms LEFT JOIN milestone_stats st ON st.member = ms.member
+        GROUP BY ms.member, st.completed_milestones, st.on_time
+        ORDER BY ms.member
+        """,
+    )
+
+
+async def audit_trail(uow: UnitOfWork, *, entity: str | None, entity_id: str | None, limit: int) -> list[AuditLogRow]:
+    require_admin(uow.actor)
+    query = select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if entity is not None:
+        query = query.where(AuditLogRow.entity == entity)  # type: ignore[arg-type]
+    if entity_id is not None:
+        query = query.where(AuditLogRow.entity_id == entity_id)  # type: ignore[arg-type]
+    return list((await uow.session.execute(query)).scalars())
