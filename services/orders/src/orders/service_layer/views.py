@@ -5,7 +5,7 @@ Plain SQL on purpose: these are aggregates over indexed columns, and they must s
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, text
@@ -162,8 +162,8 @@ async def analytics(
     order_key = key.format(t="o.created_at", p="o.package_code")
     quote_key = key.format(t="q.created_at", p="q.package_code")
     pay_key = key.format(t="r.received_at", p="o.package_code")
-    params = {"start": start, "end": end}
-    window = "{col} >= :start AND {col} < (:end + 1)"
+    params = {"start": start, "end": end + timedelta(days=1)}  # `to` is inclusive
+    window = "{col} >= :start AND {col} < :end"
     orders = await _rows(
         uow.session,
         f"SELECT {order_key} AS bucket, o.currency, count(*) AS orders, sum(o.total_minor)::bigint AS order_value_minor"
