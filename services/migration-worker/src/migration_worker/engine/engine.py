@@ -31,6 +31,7 @@ from migration_worker.engine.staging import Staging, create_raw
 log = logging.getLogger("migration_worker.engine")
 
 SPOT_CHECK_ROWS = 100
+BUSY: dict[str, int] = {"busy": 1}  # sentinel: another replica holds the batch
 
 
 def job_key(job_id: str) -> str:
@@ -235,26 +236,42 @@ class MigrationEngine:
         entity: Entity,
         sql: EntitySql,
     ) -> None:
-        """Stage and prepare once per job; redo both only if a crash wiped the unlogged staging tables."""
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"prepare:{job_id}:{entity.name}")
-            state = await conn.fetchrow(
-                f"SELECT source_rows, max_row_no, prepared_at, loaded_at FROM {ADMIN}.entity_runs "
-                f"WHERE job_id = $1 AND entity = $2",
-                job_id,
-                entity.name,
-            )
-            if state and state["loaded_at"]:
-                return
-            if state and state["prepared_at"] and await _intact(conn, sql, state["source_rows"]):
-                return
-            started = time.monotonic()
-            await self.meter.emit("stage", entity.name, 0, 0)
-            stage_name = staging.raw_name(entity)
-            staged = await conn.fetchrow(
-                f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
-            )
-            if entity.source.sql or not staged or not await _intact(conn, sql, staged["rows"], raw=True):
+        """Stage and prepare once per job; redo both only if a crash wiped the unlogged staging tables.
+        A session-level lock makes replicas that arrive together wait for the first one's result."""
+        key = f"prepare:{job_id}:{entity.name}"
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
+        try:
+            await self._prepare_locked(pool, conn, job_id, staging, entity, sql)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+    async def _prepare_locked(
+        self,
+        pool: asyncpg.Pool,
+        conn: asyncpg.Connection,
+        job_id: str,
+        staging: Staging,
+        entity: Entity,
+        sql: EntitySql,
+    ) -> None:
+        state = await conn.fetchrow(
+            f"SELECT source_rows, max_row_no, prepared_at, loaded_at FROM {ADMIN}.entity_runs "
+            f"WHERE job_id = $1 AND entity = $2",
+            job_id,
+            entity.name,
+        )
+        if state and state["loaded_at"]:
+            return
+        if state and state["prepared_at"] and await _intact(conn, sql, state["source_rows"]):
+            return
+        started = time.monotonic()
+        await self.meter.emit("stage", entity.name, 0, 0)
+        stage_name = staging.raw_name(entity)
+        staged = await conn.fetchrow(
+            f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
+        )
+        if entity.source.sql or not staged or not await _intact(conn, sql, staged["rows"], raw=True):
+            async with conn.transaction():
                 await create_raw(conn, staging, entity, self.source)
                 rows = await conn.fetchval(f"SELECT count(*) FROM {sql.raw}")
                 await conn.execute(
@@ -264,9 +281,9 @@ class MigrationEngine:
                     stage_name,
                     rows,
                 )
-            max_row = await conn.fetchval(f"SELECT coalesce(max(_row_no), 0) FROM {sql.raw}")
-            await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
-            await conn.execute(sql.clean_ddl(temporary=False))
+        max_row = await conn.fetchval(f"SELECT coalesce(max(_row_no), 0) FROM {sql.raw}")
+        await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
+        await conn.execute(sql.clean_ddl(temporary=False))
         await self.meter.emit("prepare", entity.name, 0, max_row)
         await self._prepare_parallel(pool, sql, max_row)
         await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
@@ -324,20 +341,22 @@ class MigrationEngine:
                 job_id,
                 entity.name,
             )
-        queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
-        for item in todo:
-            queue.put_nowait(item)
-        counter = {"done": int(done)}
+        pending = list(todo)
+        counter = {"done": int(done or 0)}
         self.meter.restart()
 
         async def worker() -> None:
             async with pool.acquire() as conn:
-                while not queue.empty():
-                    batch_no, lo, hi = queue.get_nowait()
+                while pending:
+                    batch_no, lo, hi = pending.pop(0)
                     counts = await self.load_batch(conn, job_id, entity, sql, batch_no, lo, hi)
-                    if counts:
+                    if counts is BUSY:
+                        # another replica holds it; if that replica dies its lock goes and we take it
+                        pending.append((batch_no, lo, hi))
+                        await asyncio.sleep(0.2)
+                    elif counts:
                         counter["done"] += sum(counts[k] for k in ("migrated", "rejected", "merged"))
-                        await self.meter.emit("load", entity.name, counter["done"], int(total))
+                        await self.meter.emit("load", entity.name, counter["done"], int(total or 0))
 
         await asyncio.gather(*(worker() for _ in range(max(1, self.options.concurrency))))
         async with pool.acquire() as conn:
@@ -351,9 +370,13 @@ class MigrationEngine:
     async def load_batch(
         self, conn: asyncpg.Connection, job_id: str, entity: Entity, sql: EntitySql, batch_no: int, lo: int, hi: int
     ) -> dict[str, int] | None:
-        """One transaction: the batch's rows, its rejects and its checkpoint. Returns None if already done."""
+        """One transaction: the batch's rows, its rejects and its checkpoint. Returns None if already
+        committed (by anyone), BUSY while another replica is loading it."""
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{job_id}:{entity.name}:{batch_no}")
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{job_id}:{entity.name}:{batch_no}"
+            ):
+                return BUSY
             if await conn.fetchval(
                 f"SELECT 1 FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2 AND batch_no = $3",
                 job_id,

@@ -1,0 +1,285 @@
+"""Use cases: create, dry-run, run / resume, verify, report, roll back, schedule and purge migration jobs.
+
+Every entrypoint (CLI, broker consumer, HTTP) goes through these, so the rules hold everywhere: a run
+needs a passing dry run or a logged reason to force it; every state change publishes its event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from contracts.migrations import (
+    DryRunCompleted,
+    EntitySummary,
+    JobCompleted,
+    JobFailed,
+    JobProgress,
+    JobScheduled,
+)
+
+from migration_worker.adapters import target_db
+from migration_worker.adapters.jobstore import JobStore
+from migration_worker.adapters.reports import build_report
+from migration_worker.adapters.sources import CsvFolderSource, PostgresSource, Source
+from migration_worker.domain.accounting import EntityAccount
+from migration_worker.domain.plan import Plan, parse_plan
+from migration_worker.engine.engine import EngineOptions, MigrationEngine, drop_staging
+from migration_worker.engine.progress import Progress, ProgressSink
+from migration_worker.settings import Settings
+
+log = logging.getLogger("migration_worker.jobs")
+
+PHASES = {"dry_run", "backup", "load", "verify", "report", "rollback"}
+
+
+class NeedsDryRun(RuntimeError):
+    """A run without a passing dry run must be forced with a reason."""
+
+
+class NotConfirmed(RuntimeError):
+    pass
+
+
+@dataclass
+class MigrationService:
+    settings: Settings
+    jobs: JobStore
+    sinks: list[ProgressSink]
+
+    # ---- job creation -------------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        plan_text: str,
+        source_location: str,
+        *,
+        target_dsn: str | None = None,
+        job_id: uuid.UUID | None = None,
+        order_id: uuid.UUID | None = None,
+        school_id: uuid.UUID | None = None,
+        scheduled_for: datetime | None = None,
+        offline_mode: bool = False,
+    ) -> uuid.UUID:
+        plan = parse_plan(plan_text)  # a bad plan is refused before any job exists
+        return await self.jobs.create(
+            id=job_id or uuid.uuid4(),
+            plan_name=plan.name,
+            plan_text=plan_text,
+            source_kind=plan.source.kind,
+            source_location=source_location,
+            target_dsn=target_dsn or self.settings.target_dsn,
+            order_id=order_id,
+            school_id=school_id,
+            scheduled_for=scheduled_for,
+            offline_mode=offline_mode,
+            status="created",
+        )
+
+    def _engine(self, job: dict[str, Any], extra_sinks: list[ProgressSink] | None = None) -> MigrationEngine:
+        plan = parse_plan(job["plan_text"])
+        return MigrationEngine(
+            plan,
+            self._source(plan, job["source_location"]),
+            job["target_dsn"],
+            EngineOptions(
+                concurrency=self.settings.concurrency,
+                batch_size=self.settings.batch_size,
+                worker=self.settings.worker_name,
+                backup_retention_hours=self.settings.backup_retention_hours,
+            ),
+            progress=[*self.sinks, self._progress_sink(job), *(extra_sinks or [])],
+        )
+
+    def _source(self, plan: Plan, location: str) -> Source:
+        if plan.source.kind == "postgres":
+            return PostgresSource(self.settings.source_dsns.get(location, location))
+        folder = Path(location.removeprefix("file://"))
+        if not folder.is_absolute():
+            folder = Path(self.settings.source_root) / folder
+        return CsvFolderSource(folder, delimiter=plan.source.delimiter, encoding=plan.source.encoding)
+
+    def _progress_sink(self, job: dict[str, Any]) -> ProgressSink:
+        """Job progress in the job row and as job_progress events, at most every few seconds."""
+        last_at: dict[str, float] = {}
+
+        async def sink(p: Progress) -> None:
+            now = time.monotonic()
+            key = f"{p.phase}:{p.entity}"
+            done = p.rows_total > 0 and p.rows_done >= p.rows_total
+            if not done and now - last_at.get(key, 0.0) < self.settings.progress_interval_seconds:
+                return
+            last_at[key] = now
+            phase = p.phase if p.phase in PHASES else "load"
+            event = JobProgress(
+                job_id=job["id"],
+                order_id=job["order_id"],
+                phase=phase,
+                entity=p.entity,
+                rows_done=p.rows_done,
+                rows_total=max(p.rows_total, p.rows_done),
+                rows_per_second=p.rows_per_second,
+                eta_seconds=p.eta_seconds,
+                percent=p.percent,
+                worker=self.settings.worker_name,
+                cpu_percent=p.cpu_percent,
+                memory_mb=p.memory_mb,
+            )
+            await self.jobs.update(job["id"], event, phase=p.phase, progress=p.as_dict())
+
+        return sink
+
+    # ---- dry run ------------------------------------------------------------------------------------
+
+    async def dry_run(self, job_id: uuid.UUID) -> dict[str, Any]:
+        job = await self.jobs.get(job_id)
+        await self.jobs.update(job_id, status="dry_running", phase="dry_run")
+        try:
+            result = await self._engine(job).dry_run()
+        except Exception as exc:
+            await self._fail(job, "dry_run", exc)
+            raise
+        event = DryRunCompleted(
+            job_id=job_id,
+            order_id=job["order_id"],
+            verdict=result["verdict"],
+            rows_total=result["rows_total"],
+            warnings=result["warnings"],
+            errors=result["errors"],
+            estimated_seconds=result["estimated_seconds"],
+        )
+        status = "dry_run_passed" if result["verdict"] == "go" else "dry_run_failed"
+        await self.jobs.update(job_id, event, status=status, dry_run=result)
+        log.info("dry run of job %s: %s", job_id, result["verdict"])
+        return result
+
+    # ---- run / resume -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        job_id: uuid.UUID,
+        *,
+        confirm: bool,
+        force_reason: str | None = None,
+        extra_sinks: list[ProgressSink] | None = None,
+    ) -> dict[str, Any]:
+        if not confirm:
+            raise NotConfirmed("a run writes to the target database: confirm it explicitly")
+        job = await self.jobs.get(job_id)
+        dry = job["dry_run"] or {}
+        if dry.get("verdict") != "go":
+            if not force_reason:
+                raise NeedsDryRun(
+                    f"job {job_id} has no passing dry run (verdict: {dry.get('verdict', 'none')}); "
+                    "run the dry run first or force with a reason"
+                )
+            log.warning("job %s forced without a passing dry run: %s", job_id, force_reason)
+            await self.jobs.update(job_id, forced_reason=force_reason)
+        return await self._execute(job, extra_sinks)
+
+    async def resume(self, job_id: uuid.UUID, extra_sinks: list[ProgressSink] | None = None) -> dict[str, Any]:
+        """Continue from the committed checkpoints; re-running finished work changes nothing."""
+        job = await self.jobs.get(job_id)
+        if job["status"] not in ("running", "failed", "completed", "interrupted"):
+            raise NeedsDryRun(f"job {job_id} has never started (status {job['status']}); use run")
+        return await self._execute(job, extra_sinks)
+
+    async def _execute(self, job: dict[str, Any], extra_sinks: list[ProgressSink] | None) -> dict[str, Any]:
+        job_id = job["id"]
+        started = time.monotonic()
+        await self.jobs.update(job_id, status="running", started_at=datetime.now(UTC), error=None)
+        try:
+            accounts = await self._engine(job, extra_sinks).run(str(job_id), offline=job["offline_mode"])
+        except Exception as exc:
+            await self._fail(job, "load", exc)
+            raise
+        return await self._complete(job, accounts, time.monotonic() - started)
+
+    async def _complete(self, job: dict[str, Any], accounts: list[EntityAccount], seconds: float) -> dict[str, Any]:
+        report = build_report(job, accounts, seconds)
+        event = JobCompleted(
+            job_id=job["id"],
+            order_id=job["order_id"],
+            rows_total=report["rows_total"],
+            rows_migrated=report["rows_migrated"],
+            rows_rejected=report["rows_rejected"],
+            entities=[
+                EntitySummary(
+                    entity=a.entity,
+                    source=a.source,
+                    migrated=a.migrated,
+                    rejected=a.rejected,
+                    merged=a.merged,
+                    success_rate=round(a.success_rate, 2),
+                )
+                for a in accounts
+            ],
+            report_url=f"/api/v1/migrations/jobs/{job['id']}/report",
+        )
+        if report["status"] == "ok":
+            await self.jobs.update(job["id"], event, status="completed", report=report, finished_at=datetime.now(UTC))
+        else:
+            failed = JobFailed(job_id=job["id"], order_id=job["order_id"], reason="verification failed", phase="verify")
+            await self.jobs.update(job["id"], failed, status="failed", report=report, error="verification failed")
+        return report
+
+    async def _fail(self, job: dict[str, Any], phase: str, exc: BaseException) -> None:
+        reason = str(exc).strip() or type(exc).__name__
+        event = JobFailed(job_id=job["id"], order_id=job["order_id"], reason=reason[:2000], phase=phase)
+        await self.jobs.update(job["id"], event, status="failed", error=reason[:4000])
+
+    # ---- verify, report, rollback --------------------------------------------------------------------
+
+    async def verify(self, job_id: uuid.UUID) -> dict[str, Any]:
+        job = await self.jobs.get(job_id)
+        accounts = await self._engine(job).verify(str(job_id))
+        report = build_report(job, accounts)
+        await self.jobs.update(job_id, report=report)
+        return report
+
+    async def report(self, job_id: uuid.UUID) -> dict[str, Any]:
+        job = await self.jobs.get(job_id)
+        return job["report"] or await self.verify(job_id)
+
+    async def rollback(self, job_id: uuid.UUID, *, confirm: bool) -> dict[str, int]:
+        if not confirm:
+            raise NotConfirmed("a rollback replaces the target tables with their backup: confirm it explicitly")
+        job = await self.jobs.get(job_id)
+        restored = await self._engine(job).rollback(str(job_id))
+        await self.jobs.update(job_id, status="rolled_back", phase="rollback")
+        return restored
+
+    # ---- schedule and purge --------------------------------------------------------------------------
+
+    async def schedule(self, job_id: uuid.UUID, when: datetime, *, offline_mode: bool = False) -> None:
+        job = await self.jobs.get(job_id)
+        event = JobScheduled(job_id=job_id, order_id=job["order_id"], scheduled_for=when, offline_mode=offline_mode)
+        await self.jobs.update(job_id, event, status="scheduled", scheduled_for=when, offline_mode=offline_mode)
+
+    async def run_due(self, now: datetime | None = None) -> list[uuid.UUID]:
+        """Start scheduled jobs whose window has opened (dry run first, then the run)."""
+        started = []
+        for job in await self.jobs.due(now or datetime.now(UTC)):
+            result = await self.dry_run(job["id"])
+            if result["verdict"] == "go":
+                await self.run(job["id"], confirm=True)
+            started.append(job["id"])
+        return started
+
+    async def purge(self, older_than_days: int | None = None) -> list[uuid.UUID]:
+        """Drop staged source copies (the source archive) of jobs older than the retention window."""
+        days = self.settings.archive_retention_days if older_than_days is None else older_than_days
+        purged = []
+        for job in await self.jobs.older_than(datetime.now(UTC) - timedelta(days=days)):
+            conn = await target_db.connect(job["target_dsn"])
+            try:
+                await drop_staging(conn, str(job["id"]))
+            finally:
+                await conn.close()
+            purged.append(job["id"])
+        return purged
