@@ -1,6 +1,7 @@
 """Notifications test fixtures: a migrated throwaway database, the provider sandbox, a running service."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -8,7 +9,9 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+import uvicorn
 from contracts.envelope import Envelope, Payload
+from faststream.rabbit import RabbitQueue
 from notifications.bootstrap import ROUTERS, Components, build
 from notifications.settings import Settings
 from sandbox import RunningSandbox, SandboxSettings, sandbox_in_thread
@@ -17,7 +20,7 @@ from servicekit.auth import issue_token
 from servicekit.outbox import add_event
 from servicekit.runtime import ServiceRuntime
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import create_database, delete_namespace, drop_database, unique_name
+from servicekit.testing import create_database, delete_namespace, delete_queues, drop_database, unique_name
 from servicekit.topology import events_exchange
 
 ALEMBIC_INI = Path(__file__).parents[2] / "alembic.ini"
@@ -115,6 +118,22 @@ class Service:
 ServiceFactory = Callable[..., Awaitable[Service]]
 
 
+def _sink_name(runtime: ServiceRuntime) -> str:
+    return f"{runtime.settings.broker_namespace}test-sink.notifications"
+
+
+async def _bind_sink(runtime: ServiceRuntime) -> None:
+    """Stands in for the services that consume notifications' own events (publishes are `mandatory`)."""
+    queue = await runtime.broker.declare_queue(RabbitQueue(_sink_name(runtime), auto_delete=False))
+    exchange = await runtime.broker.declare_exchange(events_exchange(runtime.naming))
+    for key in (
+        "notifications.notification_sent.v1",
+        "notifications.notification_failed.v1",
+        "notifications.notification_delivered.v1",
+    ):
+        await queue.bind(exchange, routing_key=key)
+
+
 @pytest.fixture
 async def service_factory(notifications_db: str, sandbox: RunningSandbox) -> AsyncIterator[ServiceFactory]:
     """Start one or more replicas sharing one database, broker namespace and Redis quota."""
@@ -122,26 +141,44 @@ async def service_factory(notifications_db: str, sandbox: RunningSandbox) -> Asy
     started: list[Service] = []
     stacks: list[Any] = []
 
-    async def start(**overrides: Any) -> Service:
+    async def start(*, listen: bool = False, **overrides: Any) -> Service:
+        """`listen` also serves the app on a real port, for providers' callbacks (delivery reports)."""
+        sock = None
+        if listen:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            overrides["public_base_url"] = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = settings_for(notifications_db, sandbox, namespace, **overrides)
         runtime, components = build(settings)
         app = runtime.create_app(title="notifications", routers=ROUTERS)
         app.state.components = components
         await runtime.start()
+        if not started:
+            await _bind_sink(runtime)
+        if sock is not None:
+            server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+            task = asyncio.create_task(server.serve(sockets=[sock]))
+            servers.append((server, task, sock))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notifications")
         stacks.append(client)
         service = Service(runtime, components, client)
         started.append(service)
         return service
 
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None], socket.socket]] = []
     try:
         yield start
     finally:
+        for server, task, sock in servers:
+            server.should_exit = True
+            await task
+            sock.close()
         for service in reversed(started):
             await service.client.aclose()
             await service.runtime.stop()
         if started:
             runtime = started[0].runtime
+            await delete_queues([_sink_name(runtime)])
             await delete_namespace(namespace, runtime.consumers.queue_names(), runtime.settings.retry_delays_ms)
 
 
