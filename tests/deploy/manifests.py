@@ -83,7 +83,7 @@ def compose() -> dict[str, Any]:
 def env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines, as both compose's env_file and kustomize's configMapGenerator read them."""
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
-    return {key: value for key, value in pairs}
+    return dict(pairs)
 
 
 def compose_env(service: str) -> dict[str, str]:

@@ -118,7 +118,9 @@ def test_scaling_engines_per_service() -> None:
 
 
 def _keda_regex(target: str) -> re.Pattern[str]:
-    scaled = next(s for s in by_kind(render("prod"), "ScaledObject").values() if s["spec"]["scaleTargetRef"]["name"] == target)
+    scaled = next(
+        s for s in by_kind(render("prod"), "ScaledObject").values() if s["spec"]["scaleTargetRef"]["name"] == target
+    )
     return re.compile(scaled["spec"]["triggers"][0]["metadata"]["queueName"])
 
 
@@ -143,7 +145,7 @@ def test_topology_queues_match_what_the_services_declare() -> None:
     assert queues
     for queue in queues:
         name = queue["spec"]["name"]
-        consumer, routing_key = name.split(".", 1)
+        _consumer, routing_key = name.split(".", 1)
         declared = main_queue(naming, name, routing_key, delivery_limit)
         assert queue["spec"]["type"] == "quorum"
         assert queue["spec"]["arguments"] == {k: v for k, v in declared.arguments.items() if k != "x-queue-type"}
@@ -184,7 +186,8 @@ def test_only_the_gateway_and_payment_webhooks_are_exposed() -> None:
     assert backends == {"/": "orders", "/api/v1/payments/webhooks": "payments"}
     policies = by_kind(docs, "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]
-    assert deny["podSelector"] == {} and "ingress" not in deny
+    assert deny["podSelector"] == {}
+    assert "ingress" not in deny
     edge = policies["edge-from-ingress-controller"]["spec"]
     assert edge["podSelector"]["matchExpressions"][0]["values"] == ["orders", "payments"]
 

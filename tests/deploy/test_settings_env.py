@@ -58,7 +58,9 @@ def test_compose_sets_every_setting(service: Service) -> None:
 @pytest.mark.parametrize("service", SERVICES, ids=IDS)
 def test_compose_values_are_accepted_by_settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     cls = settings_class(service)
-    env = {k: v.split(":-", 1)[1].rstrip("}") if v.startswith("${") else v for k, v in compose_env(service.name).items()}
+    env = {
+        k: v.split(":-", 1)[1].rstrip("}") if v.startswith("${") else v for k, v in compose_env(service.name).items()
+    }
     settings = _validated(cls, env, monkeypatch)
     assert getattr(settings, "http_host") == "0.0.0.0"  # noqa: B009 - reachable from other containers
     assert getattr(settings, "http_port") == service.port  # noqa: B009
