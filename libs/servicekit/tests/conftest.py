@@ -2,8 +2,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from servicekit.db import Database
-from servicekit.migrations import _split
-from servicekit.tables import NOTIFY_TRIGGER_SQL, metadata
+from servicekit.tables import metadata
 from servicekit.testing import create_database, drop_database, unique_name
 from sqlalchemy import text
 
@@ -16,8 +15,6 @@ async def db() -> AsyncIterator[Database]:
     database = Database(url)
     async with database.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-        for statement in _split(NOTIFY_TRIGGER_SQL):
-            await conn.execute(text(statement))
         await conn.execute(text("CREATE TABLE effects (event_id uuid, note text)"))
     try:
         yield database

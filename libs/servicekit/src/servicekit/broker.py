@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
@@ -24,6 +26,7 @@ def build_broker(
         ),
         app_id=settings.service_name,
         graceful_timeout=15.0,
+        log_level=logging.DEBUG,  # per-message access logs only when debugging; our consumer logs what matters
         middlewares=[
             RabbitTelemetryMiddleware(tracer_provider=tracer_provider),
             RabbitPrometheusMiddleware(registry=registry, app_name=settings.service_name),

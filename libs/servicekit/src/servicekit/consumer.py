@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from contracts.envelope import Envelope, Payload, RawEnvelope
+from contracts.envelope import Envelope, Payload
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
@@ -42,6 +42,10 @@ class Subscription(Generic[P]):
     consumer: str
     message: type[P]
     handler: Handler[P]
+
+    @property
+    def message_type(self) -> type[Envelope[P]]:
+        return Envelope[self.message]  # type: ignore[name-defined]
 
     def queue_name(self, naming: Naming) -> str:
         return naming.queue(self.consumer, f"{self.message.event_type()}.v{self.message.version}")
@@ -99,10 +103,9 @@ class ConsumerRuntime:
 
     async def process(self, sub: Subscription[Any], queue: str, body: bytes, message: Any) -> None:
         try:
-            raw = RawEnvelope.model_validate_json(body)
-            if raw.schema_version != sub.message.version:
-                raise PermanentError(f"unsupported schema version {raw.schema_version}")
-            envelope = raw.decode(sub.message)
+            envelope = sub.message_type.model_validate_json(body)
+            if envelope.schema_version != sub.message.version or envelope.event_type != sub.message.event_type():
+                raise PermanentError(f"unexpected {envelope.event_type} v{envelope.schema_version}")
         except (ValidationError, ValueError, PermanentError) as exc:
             await self._park(sub, queue, body, message, f"malformed message: {_short(exc)}")
             return

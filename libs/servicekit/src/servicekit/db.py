@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+OUTBOX_WRITTEN = "outbox_written"  # session.info flag set by outbox.add_event
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, echo=echo
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._outbox_hooks: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every committed transaction that wrote outbox rows (wakes the relay)."""
+        self._outbox_hooks.append(hook)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on any exception."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(OUTBOX_WRITTEN, False):
+                for hook in self._outbox_hooks:
+                    hook()
 
     async def ping(self) -> bool:
         try:

@@ -8,6 +8,7 @@ from contracts.envelope import Envelope, Payload
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import OUTBOX_WRITTEN
 from servicekit.tables import outbox
 
 
@@ -23,6 +24,7 @@ async def add_event(session: AsyncSession, envelope: Envelope[Any]) -> None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     headers = {**carrier, "correlation_id": str(envelope.correlation_id)}
+    session.info[OUTBOX_WRITTEN] = True
     await session.execute(
         outbox.insert().values(
             event_id=envelope.event_id,

@@ -75,6 +75,28 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._notify_pending = False
+        db.on_outbox_commit(self.wake)
+
+    def wake(self) -> None:
+        """A local commit wrote outbox rows: publish now, and tell other relay replicas.
+
+        The NOTIFY goes out after the commit, in its own statement, coalesced to one in flight.
+        """
+        self._wake.set()
+        if not self._notify_pending and self._task is not None:
+            self._notify_pending = True
+            asyncio.get_running_loop().create_task(self._notify_others())
+
+    async def _notify_others(self) -> None:
+        try:
+            async with self.db.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+                await conn.commit()
+        except Exception as exc:  # only a hint: other replicas still poll
+            log.debug("outbox notify failed: %s", exc)
+        finally:
+            self._notify_pending = False
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -100,13 +122,14 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             stopping = self._stopping.is_set()
+            # Cleared before claiming: a commit during the claim sets it again, so no wake-up is lost.
+            self._wake.clear()
             try:
                 await self._ensure_listener()
                 sent = await self.publish_once()
             except Exception as exc:  # the database may be restarting: keep going
                 log.warning("outbox relay cycle failed: %s", exc)
                 await self._close_listener()
-                sent = 0
                 if stopping:
                     return
                 await asyncio.sleep(1.0)
@@ -115,7 +138,6 @@ class OutboxRelay:
                 return  # flushed: nothing more ready to go
             if sent >= self.batch_size:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 

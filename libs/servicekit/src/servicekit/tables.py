@@ -22,6 +22,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
+# LISTEN/NOTIFY channel the relays wake on. The NOTIFY is sent after commit, never from a trigger:
+# NOTIFY inside the writing transaction serialises every commit on the notify-queue lock.
 OUTBOX_CHANNEL = "outbox"
 
 outbox = Table(
@@ -49,15 +51,3 @@ inbox = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id"),
 )
-
-# Statement-level so a transaction writing many events wakes the relay once per statement.
-NOTIFY_TRIGGER_SQL = f"""
-CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger AS $$
-BEGIN
-  PERFORM pg_notify('{OUTBOX_CHANNEL}', '');
-  RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS outbox_notify ON outbox;
-CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
-"""
