@@ -159,10 +159,11 @@ async def test_row_level_security_on_every_tenant_table(app_client: httpx.AsyncC
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"])
 async def test_the_audit_log_is_append_only_for_the_application(app_client: httpx.AsyncClient, statement: str) -> None:
     engine = app_client.app_runtime.db.engine  # type: ignore[attr-defined]
-    with pytest.raises(DBAPIError, match="permission denied"):
-        async with engine.begin() as conn:
-            await conn.execute(text("SELECT set_config('app.role', 'system', true)"))
-            await conn.execute(text(statement))
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('app.role', 'system', true)"))
+        refused = conn.execute(text(statement))
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await refused
     assert (await system_rows(app_client, "SELECT count(*) AS n FROM audit_log"))[0]["n"] > 0
 
 

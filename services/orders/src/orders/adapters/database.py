@@ -11,9 +11,9 @@ from sqlalchemy import event
 def app_database(url: str, role: str, *, pool_size: int = 10) -> Database:
     db = Database(url, pool_size=pool_size)
 
-    @event.listens_for(db.engine.sync_engine, "connect")
-    def _become_app_role(dbapi_connection: Any, _record: Any) -> None:
-        # SET ROLE is session-wide and survives transaction ends, so it is done once per physical connection.
+    @event.listens_for(db.engine.pool, "checkout")
+    def _become_app_role(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # On every checkout, not once per connection: the driver's reset after an error resets the role too.
         cursor = dbapi_connection.cursor()
         cursor.execute(f'SET ROLE "{role}"')
         cursor.close()
