@@ -1,5 +1,6 @@
 """Cross-service fixtures: the whole system as real processes."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from tests.support.system import System, running_system
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(tmp_path_factory.mktemp("system")) as running:
+    only = os.environ.get("E2E_SERVICES")  # a developer's shortcut; CI runs all four
+    services = only.split(",") if only else None
+    with running_system(tmp_path_factory.mktemp("system"), services) as running:
         yield running
 
 

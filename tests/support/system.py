@@ -71,8 +71,8 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] 
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
-def _settings_class(module: str) -> type[BaseSettings]:
-    cls: type[BaseSettings] = importlib.import_module(f"{module}.settings").Settings
+def _settings_class(module: str, name: str = "Settings") -> type[BaseSettings]:
+    cls: type[BaseSettings] = getattr(importlib.import_module(f"{module}.settings"), name)
     return cls
 
 
@@ -203,7 +203,7 @@ class System:
             self.ports[name] = free_port()
         self._create_databases()
         sandbox_env = self.base_env()
-        sandbox_env.update(self._rewritten_settings(_settings_class("sandbox"), "SANDBOX_"))
+        sandbox_env.update(self._rewritten_settings(_settings_class("sandbox", "SandboxSettings"), "SANDBOX_"))
         sandbox_env.update(SANDBOX_PORT=str(self.ports["sandbox"]), SANDBOX_SMTP_PORT=str(self.ports["smtp"]))
         self.processes["sandbox"] = Process(
             "sandbox",
