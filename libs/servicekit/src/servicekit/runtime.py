@@ -100,9 +100,14 @@ class ServiceRuntime:
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed")
-        await self.broker.stop()
+        # Subscribers first (no new messages; in-flight handlers finish within the broker's graceful timeout),
+        # then the relay publishes what they and the HTTP requests committed while the connection is still
+        # open, and only then is the connection closed.
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
         if self.settings.outbox_enabled:
             await self.relay.stop()
+        await self.broker.stop()
         await self.db.dispose()
         self.tracer_provider.shutdown()
         self.started = False
@@ -167,8 +172,13 @@ class ServiceRuntime:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run the HTTP app; uvicorn turns SIGTERM into a graceful lifespan shutdown."""
+    import signal
+
     import uvicorn
 
+    # uvicorn re-raises the signal it caught once its graceful shutdown is done, which would end the process
+    # "killed by SIGTERM"; with a no-op handler behind it, a graceful stop exits 0 as orchestrators expect.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         app,
         host=settings.http_host,
