@@ -245,3 +245,31 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], attempts: int = 4
             return result
         await asyncio.sleep(0.025)
     raise AssertionError("condition never became true")
+
+
+async def first_installment(payments: PaymentsHarness, admin: dict[str, str], **order_fields: Any) -> dict[str, Any]:
+    """A fresh order's plan; returns its first installment (with the order id beside it)."""
+    order = await payments.order_created(**order_fields)
+    plan = (await payments.client.get(f"/api/v1/payments/orders/{order.order_id}/plan", headers=admin)).json()
+    return {**plan["installments"][0], "order_id": str(order.order_id), "school_id": str(order.school_id)}
+
+
+async def payment_status(
+    payments: PaymentsHarness, admin: dict[str, str], payment_id: str, wanted: str
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await payments.client.get(f"/api/v1/payments/{payment_id}", headers=admin)).json()
+        return body if body["status"] == wanted else None
+
+    try:
+        return await eventually(probe)
+    except AssertionError:
+        last = (await payments.client.get(f"/api/v1/payments/{payment_id}", headers=admin)).json()
+        raise AssertionError(f"payment never became {wanted}: {last}") from None
+
+
+async def inbox(payments: PaymentsHarness, admin: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await payments.client.get("/api/v1/payments/webhooks/inbox", headers=admin, params=params)
+    ).json()
+    return rows

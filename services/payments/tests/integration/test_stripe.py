@@ -1,0 +1,163 @@
+"""Stripe end to end over real HTTP: checkout in the sandbox, signed webhooks, tampering refused."""
+
+import json
+import time
+from typing import Any
+
+import pytest
+from sandbox.signing import stripe_signature_header
+
+from ..conftest import PaymentsHarness, first_installment, inbox, payment_status
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_sandbox_dev_secret"
+
+
+async def _stripe_checkout(payments: PaymentsHarness, admin: dict[str, str], **order: Any) -> dict[str, Any]:
+    installment = await first_installment(payments, admin, **order)
+    response = await payments.client.post(
+        f"/api/v1/payments/installments/{installment['id']}/checkout",
+        json={"provider": "stripe"},
+        headers={**admin, "Idempotency-Key": f"try-{installment['id']}"},
+    )
+    assert response.status_code == 201, response.text
+    return {**response.json(), "installment": installment}
+
+
+async def test_card_payment_is_booked_from_the_signed_webhook(payments: PaymentsHarness, admin: dict[str, str]) -> None:
+    started = await _stripe_checkout(payments, admin)
+    assert started["status"] == "pending"
+    assert started["client_secret"].startswith(started["provider_reference"])
+
+    await payments.sandbox_call(
+        "POST", f"/_sandbox/stripe/payment_intents/{started['provider_reference']}/succeed", json={}
+    )
+    payment = await payment_status(payments, admin, started["payment_id"], "succeeded")
+
+    [event] = await payments.spy.wait_for("payments.payment_succeeded")
+    assert event["data"]["payment_id"] == started["payment_id"]
+    assert event["data"]["amount"] == payment["amount"]
+    assert event["data"]["plan_fully_paid"] is True
+    plan = (await payments.client.get(f"/api/v1/payments/orders/{payment['order_id']}/plan", headers=admin)).json()
+    assert plan["status"] == "paid"
+    assert plan["paid"] == plan["total"]
+
+
+async def test_retried_checkout_with_the_same_key_is_one_payment(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    started = await _stripe_checkout(payments, admin)
+    again = await payments.client.post(
+        f"/api/v1/payments/installments/{started['installment']['id']}/checkout",
+        json={"provider": "stripe"},
+        headers={**admin, "Idempotency-Key": f"try-{started['installment']['id']}"},
+    )
+    assert again.status_code == 201
+    assert again.json()["payment_id"] == started["payment_id"]
+    assert again.json()["provider_reference"] == started["provider_reference"]
+    intents = await payments.sandbox_call("GET", "/_sandbox/stripe/payment_intents")
+    assert [pi["id"] for pi in intents].count(started["provider_reference"]) == 1
+    assert len(intents) == 1
+
+
+def _event(started: dict[str, Any], event_type: str = "payment_intent.succeeded", **obj: Any) -> bytes:
+    body = {
+        "id": f"evt_test_{started['payment_id'][:8]}_{event_type}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": started["provider_reference"],
+                "object": "payment_intent",
+                "amount": started["amount"]["amount_minor"],
+                "amount_received": started["amount"]["amount_minor"],
+                "currency": "usd",
+                "status": "succeeded",
+                "metadata": {"payment_id": started["payment_id"], "order_id": started["installment"]["order_id"]},
+                **obj,
+            }
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def _tampered(body: bytes) -> dict[str, tuple[bytes, dict[str, str]]]:
+    now = int(time.time())
+    good = stripe_signature_header(body, SECRET)
+    return {
+        "wrong secret": (body, {"Stripe-Signature": stripe_signature_header(body, SECRET + "x")}),
+        "body changed after signing": (body.replace(b'"usd"', b'"eur"'), {"Stripe-Signature": good}),
+        "stale timestamp": (body, {"Stripe-Signature": stripe_signature_header(body, SECRET, now - 301)}),
+        "future timestamp": (body, {"Stripe-Signature": stripe_signature_header(body, SECRET, now + 301)}),
+        "no signature": (body, {}),
+        "garbage header": (body, {"Stripe-Signature": "t=abc,v1=zzz"}),
+        "signature of another body": (body, {"Stripe-Signature": stripe_signature_header(b"{}", SECRET)}),
+    }
+
+
+async def test_every_kind_of_tampering_is_refused_kept_and_never_applied(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    started = await _stripe_checkout(payments, admin)
+    cases = _tampered(_event(started))
+    for name, (body, headers) in cases.items():
+        response = await payments.client.post(
+            "/api/v1/payments/webhooks/stripe", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, name
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"], name
+    rejected = await inbox(payments, admin, status="rejected")
+    assert len(rejected) == len(cases)
+    assert all(r["reason"] for r in rejected)
+    payment = (await payments.client.get(f"/api/v1/payments/{started['payment_id']}", headers=admin)).json()
+    assert payment["status"] == "pending"
+
+    valid = _event(started)
+    ok = await payments.client.post(
+        "/api/v1/payments/webhooks/stripe",
+        content=valid,
+        headers={"Stripe-Signature": stripe_signature_header(valid, SECRET), "Content-Type": "application/json"},
+    )
+    assert ok.status_code == 200
+    await payment_status(payments, admin, started["payment_id"], "succeeded")
+
+
+async def test_amount_currency_and_order_mismatches_are_quarantined(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    started = await _stripe_checkout(payments, admin)
+    wrong = {
+        "amount": _event(started, amount_received=1, amount=1),
+        "currency": _event(started, currency="eur"),
+        "order": _event(
+            started, metadata={"payment_id": started["payment_id"], "order_id": "00000000-0000-0000-0000-000000000001"}
+        ),
+        "unknown payment": _event(started, id="pi_unknown", metadata={}),
+    }
+    for kind, body in wrong.items():
+        body = body.replace(b"evt_test_", f"evt_{kind.replace(' ', '_')}_".encode())
+        response = await payments.client.post(
+            "/api/v1/payments/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, kind
+    await payments.app.worker.drain()
+
+    async def quarantined() -> list[dict[str, Any]] | None:
+        rows = await inbox(payments, admin, status="quarantined")
+        return rows if len(rows) == 4 else None
+
+    from ..conftest import eventually
+
+    rows = await eventually(quarantined)
+    reasons = " | ".join(r["reason"] for r in rows)
+    assert "amount mismatch" in reasons
+    assert "order mismatch" in reasons
+    assert "unknown payment" in reasons
+    payment = (await payments.client.get(f"/api/v1/payments/{started['payment_id']}", headers=admin)).json()
+    assert payment["status"] == "pending"
+    await payments.spy.drain()
+    assert payments.spy.of("payments.payment_succeeded") == []
