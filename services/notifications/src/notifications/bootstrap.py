@@ -16,11 +16,12 @@ from notifications.adapters.providers.whatsapp import WhatsAppCloud
 from notifications.adapters.resilience import CircuitBreaker, RateLimiter
 from notifications.adapters.templating import Templates
 from notifications.domain.phone import to_e164
-from notifications.entrypoints.http.routes import delivery_reports, messages
+from notifications.entrypoints.http.routes import delivery_reports, messages, webhooks
 from notifications.entrypoints.messaging.subscriptions import build_subscriptions
 from notifications.service_layer.dispatcher import Dispatcher
 from notifications.service_layer.planning import Planner
 from notifications.service_layer.sending import Sender
+from notifications.service_layer.webhooks import WebhookDeliverer, fan_out
 from notifications.settings import Settings
 
 _REPORT_PATHS = {"telone": "telone", "econet": "econet", "generic_sms": "generic"}
@@ -36,6 +37,7 @@ class Components:
     redis: Redis
     sender: Sender
     dispatcher: Dispatcher
+    webhooks: WebhookDeliverer
 
     @staticmethod
     def normalise(address: str) -> str:
@@ -59,7 +61,7 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
     vault = PiiVault(settings.pii_keys, settings.pii_hash_key)
     templates = Templates()
     planner = Planner(settings, vault, templates)
-    runtime = ServiceRuntime(settings, subscriptions=build_subscriptions(planner.handle_event))
+    runtime = ServiceRuntime(settings, subscriptions=build_subscriptions(planner.handle_event, fan_out))
     http = httpx.AsyncClient(timeout=settings.provider_timeout_s)
     redis = Redis.from_url(settings.redis_url)
 
@@ -103,20 +105,24 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
         lease_seconds=settings.dispatch_lease_seconds,
         retry_delays_s=settings.dispatch_retry_delays_s,
     )
-    components = Components(settings, vault, templates, planner, http, redis, sender, dispatcher)
+    webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    deliverer = WebhookDeliverer(runtime.db, vault, planner, settings, webhook_http)
+    components = Components(settings, vault, templates, planner, http, redis, sender, dispatcher, deliverer)
     if settings.dispatcher_enabled:
-        runtime.on_startup.append(dispatcher.start)
-        runtime.on_shutdown.append(dispatcher.stop)
+        for worker in (dispatcher, deliverer):
+            runtime.on_startup.append(worker.start)
+            runtime.on_shutdown.append(worker.stop)
 
     async def close_clients() -> None:
         await http.aclose()
+        await webhook_http.aclose()
         await redis.aclose()
 
     runtime.on_shutdown.insert(0, close_clients)
     return runtime, components
 
 
-ROUTERS = [messages.router, delivery_reports.router]
+ROUTERS = [messages.router, delivery_reports.router, webhooks.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

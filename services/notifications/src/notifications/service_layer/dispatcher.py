@@ -6,13 +6,11 @@ outcome is recorded in one short transaction together with its outbox event.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from contracts.envelope import Envelope
 from contracts.notifications import NotificationFailed, NotificationSent
 from servicekit.db import Database
@@ -23,6 +21,7 @@ from notifications.adapters.crypto import PiiVault
 from notifications.adapters.repository import DISPATCH_CHANNEL
 from notifications.service_layer.reports import apply_waiting_reports
 from notifications.service_layer.sending import Attempt, OutgoingMessage, Sender, SendOutcome
+from notifications.service_layer.worker import NotifiedWorker
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ _CLAIM = text(
 )
 
 
-class Dispatcher:
+class Dispatcher(NotifiedWorker):
     def __init__(
         self,
         db: Database,
@@ -58,48 +57,15 @@ class Dispatcher:
         retry_delays_s: list[float],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(dsn=dsn, channel=DISPATCH_CHANNEL, poll_seconds=poll_seconds, name="notifications-dispatcher")
         self.db, self.sender, self.vault = db, sender, vault
-        self.dsn = dsn
-        self.batch_size, self.poll_seconds, self.lease_seconds = batch_size, poll_seconds, lease_seconds
+        self.batch_size, self.lease_seconds = batch_size, lease_seconds
         self.retry_delays_s = retry_delays_s
         self.clock = clock
         self._limit = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
-        self._stopping = False
 
-    async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="notifications-dispatcher")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._close_listener()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self._ensure_listener()
-                sent = await self.dispatch_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dispatcher round failed")
-                await self._close_listener()
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                self._wake.clear()
+    async def work_once(self) -> int:
+        return await self.dispatch_once()
 
     async def dispatch_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were handled."""
@@ -223,20 +189,6 @@ class Dispatcher:
                 ),
                 {"n": attempts, "due": due, "e": error, "now": now, "id": row["id"]},
             )
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self.dsn)
-        await self._listener.add_listener(DISPATCH_CHANNEL, lambda *_: self._wake.set())
-
-    async def _close_listener(self) -> None:
-        if self._listener is not None:
-            try:
-                await self._listener.close(timeout=2)
-            except Exception:
-                self._listener.terminate()
-            self._listener = None
 
 
 def _crash(channel: str, exc: Exception) -> Attempt:
