@@ -65,3 +65,23 @@ def payload_type(routing_key: str) -> type[Payload]:
         return BY_ROUTING_KEY[routing_key]
     except KeyError:
         raise KeyError(f"unknown message type {routing_key!r}") from None
+
+
+# Who publishes what (commands are sent by the service that asks for them).
+PUBLISHED_BY: dict[str, tuple[type[Payload], ...]] = {
+    "orders": (OrderCreated, OrderStatusChanged, OrderCancelled, MilestoneCompleted, TeamAssigned, StartJob),
+    "payments": (
+        PaymentPlanCreated,
+        PaymentSucceeded,
+        PaymentFailed,
+        PaymentRefunded,
+        InstallmentDue,
+        InstallmentOverdue,
+    ),
+    "notifications": (NotificationSent, NotificationFailed, NotificationDelivered),
+    "migration-worker": (DryRunCompleted, JobScheduled, JobProgress, JobCompleted, JobFailed),
+}
+
+
+def published_by(service: str) -> tuple[type[Payload], ...]:
+    return PUBLISHED_BY.get(service, ())

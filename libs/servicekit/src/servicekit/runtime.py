@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from contracts.envelope import Envelope, Payload
+from contracts.routing import published_by
 from fastapi import APIRouter, FastAPI, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -39,7 +40,7 @@ class ServiceRuntime:
         settings: ServiceSettings,
         *,
         subscriptions: Sequence[Subscription[Any]] = (),
-        publishes: Sequence[type[Payload]] = (),
+        publishes: Sequence[type[Payload]] | None = None,
         db: Database | None = None,
         configure_logging: bool = True,
     ) -> None:
@@ -59,7 +60,7 @@ class ServiceRuntime:
             delivery_limit=settings.delivery_limit,
         )
         self.consumers.register(list(subscriptions))
-        self.publishes = list(publishes)
+        self.publishes = list(published_by(settings.service_name) if publishes is None else publishes)
         for message in self.publishes:  # declared for the AsyncAPI document; the relay does the publishing
             self.broker.publisher(
                 exchange=events_exchange(self.naming),
