@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from servicekit.consumer import Subscription
 from servicekit.runtime import ServiceRuntime
 
 from notifications.adapters.crypto import PiiVault
@@ -15,9 +16,11 @@ from notifications.adapters.providers.sms import EconetGateway, GenericHttpGatew
 from notifications.adapters.providers.whatsapp import WhatsAppCloud
 from notifications.adapters.resilience import CircuitBreaker, RateLimiter
 from notifications.adapters.templating import Templates
+from notifications.domain.commands import SendBulkChunk
 from notifications.domain.phone import to_e164
-from notifications.entrypoints.http.routes import delivery_reports, messages, webhooks
-from notifications.entrypoints.messaging.subscriptions import build_subscriptions
+from notifications.entrypoints.http.routes import bulk, delivery_reports, messages, recipients, webhooks
+from notifications.entrypoints.messaging.subscriptions import CONSUMER, build_subscriptions
+from notifications.service_layer.bulk import BulkChunkHandler
 from notifications.service_layer.dispatcher import Dispatcher
 from notifications.service_layer.planning import Planner
 from notifications.service_layer.sending import Sender
@@ -61,7 +64,11 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
     vault = PiiVault(settings.pii_keys, settings.pii_hash_key)
     templates = Templates()
     planner = Planner(settings, vault, templates)
-    runtime = ServiceRuntime(settings, subscriptions=build_subscriptions(planner.handle_event, fan_out))
+    subscriptions = [
+        *build_subscriptions(planner.handle_event, fan_out),
+        Subscription(CONSUMER, SendBulkChunk, BulkChunkHandler(planner, vault)),
+    ]
+    runtime = ServiceRuntime(settings, subscriptions=subscriptions)
     http = httpx.AsyncClient(timeout=settings.provider_timeout_s)
     redis = Redis.from_url(settings.redis_url)
 
@@ -122,7 +129,7 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
     return runtime, components
 
 
-ROUTERS = [messages.router, delivery_reports.router, webhooks.router]
+ROUTERS = [messages.router, recipients.router, bulk.router, delivery_reports.router, webhooks.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
     service_name: str = "notifications"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/notifications"
     http_port: int = 8002
+    # A bulk send of 100,000 recipients is a few MB of JSON.
+    max_body_bytes: int = 16 * 1024 * 1024
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Where providers post delivery reports; empty leaves each provider's own configured default.
     public_base_url: str = ""
@@ -72,3 +74,4 @@ class Settings(ServiceSettings):
     platform_ops_email: str = "ops@oneclass.example"
 
     bulk_max_recipients: int = 100_000
+    bulk_chunk_size: int = Field(500, ge=1, le=5_000)

@@ -204,7 +204,9 @@ class BulkJobRow(NotificationsModel, table=True):
     variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     urgent: bool = False
     total: int
-    status: str = "fanning_out"  # fanning_out | sending | completed
+    chunks: int = 0
+    chunks_done: int = 0
+    status: str = "fanning_out"  # fanning_out | sending (completion is computed from its messages)
     created_at: datetime = _ts()
 
 
