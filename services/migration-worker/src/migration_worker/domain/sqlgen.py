@@ -210,20 +210,25 @@ class EntitySql:
         number written internationally (+ or 00). Plain string functions, no regex, for speed; the
         unit tests hold this against the phonenumbers library."""
         digits = f"ltrim({v}, '0123456789') = ''"
-        mobile = "IN ('71', '73', '77', '78')"
+
+        def mobile(at: int) -> str:
+            # Econet 77/78, NetOne 71, Telecel 731-739 (the numbering plan phonenumbers also uses)
+            return (
+                f"(substr({v}, {at}, 2) IN ('71', '77', '78') "
+                f"OR substr({v}, {at}, 2) = '73' AND substr({v}, {at + 2}, 1) <> '0')"
+            )
+
         return (
             f"CASE WHEN {v} IS NULL OR left({v}, 1) = '+' AND NOT ltrim(substr({v}, 2), '0123456789') = '' "
             f"OR left({v}, 1) <> '+' AND NOT {digits} THEN NULL "
             f"WHEN left({v}, 1) = '+' THEN CASE WHEN length({v}) BETWEEN 9 AND 16 AND substr({v}, 2, 1) <> '0' "
-            f"AND (left({v}, 4) <> '+263' OR length({v}) = 13 AND substr({v}, 5, 2) {mobile}) THEN {v} END "
-            f"WHEN length({v}) = 12 AND left({v}, 3) = '263' AND substr({v}, 4, 2) {mobile} THEN '+' || {v} "
-            f"WHEN length({v}) = 14 AND left({v}, 5) = '00263' AND substr({v}, 6, 2) {mobile} "
-            f"THEN '+' || substr({v}, 3) "
+            f"AND (left({v}, 4) <> '+263' OR length({v}) = 13 AND {mobile(5)}) THEN {v} END "
+            f"WHEN length({v}) = 12 AND left({v}, 3) = '263' AND {mobile(4)} THEN '+' || {v} "
+            f"WHEN length({v}) = 14 AND left({v}, 5) = '00263' AND {mobile(6)} THEN '+' || substr({v}, 3) "
             f"WHEN length({v}) BETWEEN 10 AND 17 AND left({v}, 2) = '00' AND substr({v}, 3, 1) <> '0' "
             f"AND left({v}, 5) <> '00263' THEN '+' || substr({v}, 3) "
-            f"WHEN length({v}) = 10 AND left({v}, 1) = '0' AND substr({v}, 2, 2) {mobile} "
-            f"THEN '+263' || substr({v}, 2) "
-            f"WHEN length({v}) = 9 AND left({v}, 2) {mobile} THEN '+263' || {v} END"
+            f"WHEN length({v}) = 10 AND left({v}, 1) = '0' AND {mobile(2)} THEN '+263' || substr({v}, 2) "
+            f"WHEN length({v}) = 9 AND {mobile(1)} THEN '+263' || {v} END"
         )
 
     def _layer2(self, name: str, spec: FieldSpec) -> str:

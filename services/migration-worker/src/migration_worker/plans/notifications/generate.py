@@ -66,6 +66,8 @@ def generate(folder: Path, rows: int, seed: int = 7, dirty: float = 0.004) -> di
 def zimbabwe_phone(rnd: random.Random) -> str:
     """A mobile number in one of the forms legacy systems hold them in."""
     prefix, n = rnd.choice(("71", "73", "77", "78")), rnd.randrange(10**7)
+    if prefix == "73":
+        n = max(n, 10**6)  # Telecel numbers are 731-739
     return rnd.choice(
         (
             f"0{prefix}{n:07d}",
