@@ -39,6 +39,7 @@ SERVICES = (
     Service("migration-worker", "migration_worker", "MIGRATIONS_", 8003, "migrations"),
 )
 UNSET_ANNOTATION = "oneclass.io/unset-settings"
+COMPUTED = object()  # the default of a field with a default_factory: computed in each process (a hostname)
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -51,7 +52,7 @@ def settings_class(service: Service) -> type[BaseSettings]:
 
 
 def env_names(cls: type[BaseSettings]) -> dict[str, Any]:
-    """Environment name → field default, for every field, as pydantic-settings reads them."""
+    """Environment name → field default (COMPUTED for a default_factory), as pydantic-settings reads them."""
     prefix = str(cls.model_config.get("env_prefix", ""))
     names: dict[str, Any] = {}
     for field_name, info in cls.model_fields.items():
@@ -67,7 +68,7 @@ def env_names(cls: type[BaseSettings]) -> dict[str, Any]:
             name = info.alias
         else:
             name = f"{prefix}{field_name}"
-        names[name.upper()] = info.default
+        names[name.upper()] = COMPUTED if info.default_factory is not None else info.default
     return names
 
 

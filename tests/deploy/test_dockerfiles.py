@@ -94,7 +94,7 @@ def test_build_stage_installs_the_service_without_dev_tools(service: Service, tm
     modules = (f"{service.package}.__main__", "alembic", "pytest", "ruff")
     probe = f"import importlib.util as u, json; print(json.dumps([u.find_spec(m) is not None for m in {modules!r}]))"
     found = json.loads(subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout)
-    assert found == [True, True, False, False]
+    assert found == [True, True, False, False], f"installed: {dict(zip(modules, found, strict=True))}"
     for instruction in runtime:
         if instruction.keyword == "COPY":
             source = shlex.split(instruction.args)[-2]
