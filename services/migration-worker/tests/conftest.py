@@ -7,13 +7,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from servicekit.alembic_env import upgrade_async
-from servicekit.testing import create_database, database_url, drop_database, unique_name
-
 from migration_worker.bootstrap import bootstrap
 from migration_worker.plans import SHIPPED
 from migration_worker.service_layer.handlers import MigrationService
 from migration_worker.settings import Settings
+from servicekit.alembic_env import upgrade_async
+from servicekit.testing import create_database, database_url, drop_database, unique_name
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 

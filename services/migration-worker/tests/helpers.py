@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncpg
-
 from migration_worker.domain.plan import Plan
 from migration_worker.domain.sqlgen import q
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-
 from migration_worker.adapters.sources import CsvFolderSource
 from migration_worker.domain.plan import load_plan
 from migration_worker.engine.engine import EngineOptions, MigrationEngine
@@ -44,7 +43,9 @@ async def test_plan_end_to_end(plan_name: str, rows: int, make_target: Callable[
         assert account.source == by_entity[account.entity]["source_rows"]
         insert_rejects = sum(n for reason, n in account.reasons.items() if reason.startswith("insert:"))
         assert account.rejected == by_entity[account.entity]["rejected"] + insert_rejects
-        assert account.orphans == 0 and account.duplicate_keys == 0 and account.missing_in_target == 0
+        assert account.orphans == 0
+        assert account.duplicate_keys == 0
+        assert account.missing_in_target == 0
         assert account.spot_mismatches == []
         target_rows = await count(dsn, f'SELECT count(*) FROM "{account.target_table}"')
         assert target_rows == account.migrated
@@ -59,12 +60,14 @@ async def test_plan_end_to_end(plan_name: str, rows: int, make_target: Callable[
     conn = await asyncpg.connect(dsn)
     try:
         reject = await conn.fetchrow(
-            "SELECT reasons, original FROM oneclass_migration.rejects WHERE job_id = $1 ORDER BY entity, row_no LIMIT 1",
+            "SELECT reasons, original FROM oneclass_migration.rejects WHERE job_id = $1 "
+            "ORDER BY entity, row_no LIMIT 1",
             job,
         )
     finally:
         await conn.close()
-    assert reject["reasons"] and ":" in reject["reasons"][0]
+    assert reject["reasons"]
+    assert ":" in reject["reasons"][0]
     assert reject["original"] != "{}"
 
     before = await target_checksum(dsn, plan)
@@ -95,7 +98,8 @@ async def test_bookings_business_rules(make_target: Callable[..., Any], tmp_path
         assert await conn.fetchval("SELECT count(*) FROM payments") == paid
         mismatched = await conn.fetchval(
             "SELECT count(*) FROM user_statistics s JOIN users u ON u.id = s.user_id "
-            "JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(amount_minor) FILTER (WHERE status = 'paid'), 0) AS spent "
+            "JOIN LATERAL (SELECT count(*) AS n, "
+            "coalesce(sum(amount_minor) FILTER (WHERE status = 'paid'), 0) AS spent "
             "FROM bookings b WHERE b.user_id = u.id) b ON true "
             "WHERE s.total_bookings <> b.n OR s.total_spent_minor <> b.spent"
         )

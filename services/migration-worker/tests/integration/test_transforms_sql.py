@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 import phonenumbers
 import pytest
-
 from migration_worker.domain.plan import parse_plan
 from migration_worker.domain.sqlgen import EntitySql, lit
 from migration_worker.plans.notifications.generate import zimbabwe_phone

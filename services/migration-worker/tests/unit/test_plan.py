@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from migration_worker.domain.dates import DateFormatError, compile_format
 from migration_worker.domain.plan import PlanError, load_plan, parse_plan
 from migration_worker.plans import SHIPPED
@@ -51,7 +50,8 @@ def _problems(text: str) -> list[str]:
 def test_reference_to_a_later_entity_is_refused() -> None:
     swapped = GOOD.replace("reference: people", "reference: notes")
     (problem,) = _problems(swapped)
-    assert "references 'notes'" in problem and "dependency order" in problem
+    assert "references 'notes'" in problem
+    assert "dependency order" in problem
 
 
 def test_unknown_transform_names_its_place() -> None:

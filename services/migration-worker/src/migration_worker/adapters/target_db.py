@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS {ADMIN}.stages (
     job_id uuid NOT NULL, name text NOT NULL, rows bigint NOT NULL, staged_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, name));
 CREATE TABLE IF NOT EXISTS {ADMIN}.entity_runs (
-    job_id uuid NOT NULL, entity text NOT NULL, source_rows bigint, max_row_no bigint, batch_count int,
+    job_id uuid NOT NULL, entity text NOT NULL, source_rows bigint, max_row_no bigint, batch_count int, batch_size int,
     prepared_at timestamptz, loaded_at timestamptz, prepare_seconds double precision,
     PRIMARY KEY (job_id, entity));
 CREATE TABLE IF NOT EXISTS {ADMIN}.batches (

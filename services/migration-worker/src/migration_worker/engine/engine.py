@@ -291,10 +291,11 @@ class MigrationEngine:
         await _set_wide_rules(conn, sql)
         source_rows = await conn.fetchval(f"SELECT count(*) FROM {sql.clean}")
         await conn.execute(
-            f"INSERT INTO {ADMIN}.entity_runs (job_id, entity, source_rows, max_row_no, batch_count, prepared_at, "
-            f"prepare_seconds) VALUES ($1, $2, $3, $4, $5, now(), $6) ON CONFLICT (job_id, entity) DO UPDATE SET "
+            f"INSERT INTO {ADMIN}.entity_runs (job_id, entity, source_rows, max_row_no, batch_count, batch_size, "
+            f"prepared_at, prepare_seconds) VALUES ($1, $2, $3, $4, $5, $7, now(), $6) "
+            f"ON CONFLICT (job_id, entity) DO UPDATE SET "
             f"source_rows = EXCLUDED.source_rows, max_row_no = EXCLUDED.max_row_no, "
-            f"batch_count = EXCLUDED.batch_count, prepared_at = now(), "
+            f"batch_count = {ADMIN}.entity_runs.batch_count, prepared_at = now(), "
             f"prepare_seconds = {ADMIN}.entity_runs.prepare_seconds + EXCLUDED.prepare_seconds",
             job_id,
             entity.name,
@@ -302,6 +303,7 @@ class MigrationEngine:
             max_row,
             math.ceil(max_row / self.batch_size),
             time.monotonic() - started,
+            self.batch_size,
         )
 
     async def _prepare_parallel(self, pool: asyncpg.Pool, sql: EntitySql, max_row: int) -> None:
@@ -315,8 +317,12 @@ class MigrationEngine:
         await asyncio.gather(*(chunk(bounds[i], bounds[i + 1]) for i in range(chunks)))
 
     async def batches_to_do(self, conn: asyncpg.Connection, job_id: str, entity: Entity) -> list[tuple[int, int, int]]:
-        max_row = await conn.fetchval(
-            f"SELECT max_row_no FROM {ADMIN}.entity_runs WHERE job_id = $1 AND entity = $2", job_id, entity.name
+        # The batch ranges are fixed when the entity is first prepared: a resume with another batch
+        # size setting must still see the committed checkpoints as they were cut.
+        max_row, size = await conn.fetchrow(
+            f"SELECT max_row_no, batch_size FROM {ADMIN}.entity_runs WHERE job_id = $1 AND entity = $2",
+            job_id,
+            entity.name,
         )
         done = {
             r[0]
@@ -324,7 +330,6 @@ class MigrationEngine:
                 f"SELECT batch_no FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2", job_id, entity.name
             )
         }
-        size = self.batch_size
         return [
             (n, n * size, min((n + 1) * size, max_row))
             for n in range(math.ceil((max_row or 0) / size))

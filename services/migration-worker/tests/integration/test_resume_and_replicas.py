@@ -1,0 +1,116 @@
+"""Crash safety: a worker SIGKILLed mid-run resumes to exactly the target an uninterrupted run builds,
+and two replicas on one job build the same target as one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from migration_worker.adapters.sources import CsvFolderSource
+from migration_worker.domain.plan import load_plan
+from migration_worker.engine.engine import EngineOptions, MigrationEngine
+from migration_worker.plans import SHIPPED
+from migration_worker.service_layer.handlers import MigrationService
+from migration_worker.settings import Settings
+
+from ..helpers import target_checksum
+
+pytestmark = pytest.mark.integration
+PLAN = "school-sis"
+
+
+async def _reference(tmp_path: Path, make_target: Callable[..., Any]) -> dict[str, tuple[int, str]]:
+    dsn = await make_target(PLAN)
+    plan = load_plan(SHIPPED[PLAN].plan_file)
+    await MigrationEngine(plan, CsvFolderSource(tmp_path), dsn, EngineOptions(concurrency=1)).run(str(uuid.uuid4()))
+    return await target_checksum(dsn, plan)
+
+
+async def _committed_batches(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('oneclass_migration.batches') IS NOT NULL"):
+            return 0
+        return int(await conn.fetchval("SELECT count(*) FROM oneclass_migration.batches"))
+    finally:
+        await conn.close()
+
+
+async def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(
+    service: MigrationService, settings: Settings, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    SHIPPED[PLAN].generate(tmp_path, 700)
+    expected = await _reference(tmp_path, make_target)
+    dsn = await make_target(PLAN)
+    job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(tmp_path), target_dsn=dsn)
+    assert (await service.dry_run(job_id))["verdict"] == "go"
+
+    env = {
+        **os.environ,
+        "MIGRATIONS_DATABASE_URL": settings.database_url,
+        "MIGRATIONS_BATCH_SIZE": "25",
+        "MIGRATIONS_LOG_DIR": settings.log_dir,
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from migration_worker.entrypoints.cli import app; app()",
+            "run",
+            str(job_id),
+            "--confirm",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(1500):
+            if await _committed_batches(dsn) >= 40:
+                break
+            await asyncio.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL, "the worker must be killed mid-run for this test to mean anything"
+    assert await target_checksum(dsn, load_plan(SHIPPED[PLAN].plan_file)) != expected
+
+    report = await service.resume(job_id)
+    assert report["status"] == "ok", [e for e in report["entities"] if e["status"] == "failed"]
+    assert report["unaccounted"] == 0
+    assert await target_checksum(dsn, load_plan(SHIPPED[PLAN].plan_file)) == expected
+    job = await service.jobs.get(job_id)
+    assert job["status"] == "completed"
+
+
+async def test_two_replicas_build_the_same_target_as_one(make_target: Callable[..., Any], tmp_path: Path) -> None:
+    SHIPPED[PLAN].generate(tmp_path, 500)
+    expected = await _reference(tmp_path, make_target)
+    dsn = await make_target(PLAN)
+    plan = load_plan(SHIPPED[PLAN].plan_file)
+    job = str(uuid.uuid4())
+    replicas = [
+        MigrationEngine(plan, CsvFolderSource(tmp_path), dsn, EngineOptions(concurrency=2, batch_size=30, worker=name))
+        for name in ("replica-a", "replica-b")
+    ]
+    results = await asyncio.gather(*(r.run(job) for r in replicas))
+    assert await target_checksum(dsn, plan) == expected
+    for accounts in results:
+        assert all(a.unaccounted == 0 for a in accounts)
+    conn = await asyncpg.connect(dsn)
+    try:
+        doubled = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT entity, lo FROM oneclass_migration.batches GROUP BY 1, 2 HAVING count(*) > 1) d"
+        )
+    finally:
+        await conn.close()
+    assert doubled == 0

@@ -1,0 +1,133 @@
+"""Use cases through the composition root: the dry-run gate, events in the outbox, clear errors before
+anything is written, rollback to the backup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from migration_worker.adapters.sources import SourceError
+from migration_worker.adapters.target_db import TargetError
+from migration_worker.plans import SHIPPED
+from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed
+from sqlalchemy import text
+
+from ..helpers import count
+
+pytestmark = pytest.mark.integration
+PLAN = "bookings-to-users"
+
+
+async def _outbox(service: MigrationService) -> list[str]:
+    async with service.jobs.db.transaction() as session:
+        rows = await session.execute(text("SELECT routing_key FROM outbox ORDER BY created_at, routing_key"))
+        return [r[0] for r in rows]
+
+
+async def _job(service: MigrationService, folder: Path, dsn: str) -> uuid.UUID:
+    SHIPPED[PLAN].generate(folder, 400)
+    return await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(folder), target_dsn=dsn)
+
+
+async def test_run_needs_a_passing_dry_run_or_a_reason(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    with pytest.raises(NotConfirmed):
+        await service.run(job_id, confirm=False)
+    with pytest.raises(NeedsDryRun):
+        await service.run(job_id, confirm=True)
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+    report = await service.run(job_id, confirm=True, force_reason="school approved loading without a dry run")
+    assert report["status"] == "ok"
+    job = await service.jobs.get(job_id)
+    assert job["forced_reason"] == "school approved loading without a dry run"
+    assert job["status"] == "completed"
+
+
+async def test_events_are_written_to_the_outbox(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    await service.dry_run(job_id)
+    report = await service.run(job_id, confirm=True)
+    keys = await _outbox(service)
+    assert "migrations.dry_run_completed.v1" in keys
+    assert "migrations.job_progress.v1" in keys
+    assert keys.count("migrations.job_completed.v1") == 1
+    job = await service.jobs.get(job_id)
+    assert job["report"]["rows_migrated"] == report["rows_migrated"]
+    assert job["progress"]["phase"] in ("verify", "load")
+
+
+async def test_unreadable_source_fails_before_anything_is_written(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(tmp_path / "nowhere"), target_dsn=dsn)
+    with pytest.raises(SourceError, match="does not exist"):
+        await service.dry_run(job_id)
+    with pytest.raises(SourceError, match="does not exist"):
+        await service.run(job_id, confirm=True, force_reason="test")
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+    assert "migrations.job_failed.v1" in await _outbox(service)
+    assert (await service.jobs.get(job_id))["status"] == "failed"
+
+
+async def test_target_missing_a_table_fails_before_anything_is_written(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("DROP TABLE user_statistics")
+    await conn.close()
+    job_id = await _job(service, tmp_path, dsn)
+    with pytest.raises(TargetError, match="user_statistics does not exist"):
+        await service.dry_run(job_id)
+    with pytest.raises(TargetError, match="user_statistics does not exist"):
+        await service.run(job_id, confirm=True, force_reason="test")
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+    assert await count(dsn, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'oneclass_migration%'") == 0
+
+
+async def test_rollback_restores_the_backup(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("INSERT INTO users (legacy_key, email, full_name) VALUES ('x@y.zw', 'x@y.zw', 'Before')")
+    await conn.close()
+    job_id = await _job(service, tmp_path, dsn)
+    await service.dry_run(job_id)
+    await service.run(job_id, confirm=True)
+    assert await count(dsn, "SELECT count(*) FROM users") > 1
+    with pytest.raises(NotConfirmed):
+        await service.rollback(job_id, confirm=False)
+    restored = await service.rollback(job_id, confirm=True)
+    assert restored["users"] == 1
+    assert await count(dsn, "SELECT count(*) FROM users") == 1
+    assert await count(dsn, "SELECT count(*) FROM bookings") == 0
+    assert await count(dsn, "SELECT count(*) FROM users WHERE full_name = 'Before'") == 1
+
+
+def test_cli_refuses_a_bad_plan_file_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.yaml"
+    bad.write_text("name: x\nsource: {kind: csv}\nentities: []\n")
+    result = subprocess.run(
+        [sys.executable, "-c", "from migration_worker.entrypoints.cli import app; app()", "plan", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2
+    assert "entities" in result.stdout
+    assert "at least 1 item" in result.stdout
