@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -60,18 +59,16 @@ async def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(
         "MIGRATIONS_BATCH_SIZE": "25",
         "MIGRATIONS_LOG_DIR": settings.log_dir,
     }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from migration_worker.entrypoints.cli import app; app()",
-            "run",
-            str(job_id),
-            "--confirm",
-        ],
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from migration_worker.entrypoints.cli import app; app()",
+        "run",
+        str(job_id),
+        "--confirm",
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         for _ in range(1500):
@@ -80,7 +77,7 @@ async def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(
             await asyncio.sleep(0.02)
         worker.send_signal(signal.SIGKILL)
     finally:
-        worker.wait(timeout=30)
+        await asyncio.wait_for(worker.wait(), 30)
     assert worker.returncode == -signal.SIGKILL, "the worker must be killed mid-run for this test to mean anything"
     assert await target_checksum(dsn, load_plan(SHIPPED[PLAN].plan_file)) != expected
 
@@ -109,7 +106,8 @@ async def test_two_replicas_build_the_same_target_as_one(make_target: Callable[.
     conn = await asyncpg.connect(dsn)
     try:
         doubled = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT entity, lo FROM oneclass_migration.batches GROUP BY 1, 2 HAVING count(*) > 1) d"
+            "SELECT count(*) FROM (SELECT entity, lo FROM oneclass_migration.batches "
+            "GROUP BY 1, 2 HAVING count(*) > 1) d"
         )
     finally:
         await conn.close()
