@@ -30,5 +30,10 @@ def install_domain_error_handler(app: FastAPI) -> None:
             extensions |= {"package_code": exc.package_code, "fitting_package": exc.fitting_package}
         title = exc.code.replace("_", " ").capitalize()
         return problem_response(
-            status, title, exc.message, type_=TYPE_BASE + exc.code, instance=request.url.path, **extensions
+            status,
+            title,
+            exc.message,
+            type_=TYPE_BASE + exc.code,
+            instance=request.url.path,
+            **extensions,  # type: ignore[arg-type]
         )
