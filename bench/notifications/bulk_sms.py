@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from faststream.rabbit import RabbitQueue
 from notifications.bootstrap import ROUTERS, build
 from notifications.settings import Settings
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
+from servicekit.runtime import ServiceRuntime
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import create_database, delete_namespace, drop_database, unique_name
+from servicekit.testing import create_database, delete_namespace, delete_queues, drop_database, unique_name
+from servicekit.topology import events_exchange
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "services/notifications/alembic.ini"
@@ -52,6 +55,16 @@ async def _wait_up(base: str) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError("sandbox did not start")
+
+
+async def _bind_sink(runtime: ServiceRuntime) -> str:
+    """Stands in for the services that consume notification_sent (the relay publishes `mandatory`)."""
+    name = f"{runtime.settings.broker_namespace}bench-sink"
+    queue = await runtime.broker.declare_queue(RabbitQueue(name))
+    exchange = await runtime.broker.declare_exchange(events_exchange(runtime.naming))
+    for event in ("notification_sent", "notification_failed", "notification_delivered"):
+        await queue.bind(exchange, routing_key=f"notifications.{event}.v1")
+    return name
 
 
 async def raw_accept_rate(base: str, n: int) -> float:
@@ -100,6 +113,7 @@ async def end_to_end_rate(base: str, n: int, smtp_port: int) -> tuple[float, dic
     app = runtime.create_app(title="notifications", routers=ROUTERS)
     app.state.components = components
     await runtime.start()
+    sink = await _bind_sink(runtime)
     token = issue_token(DEV_JWT_SECRET, sub="bench", role="platform_admin")
     headers = {"Authorization": f"Bearer {token}"}
     recipients = [{"name": f"Parent {i}", "phone": f"+26371{4000000 + i}"} for i in range(n)]
@@ -126,6 +140,7 @@ async def end_to_end_rate(base: str, n: int, smtp_port: int) -> tuple[float, dic
             elapsed = time.perf_counter() - started
     finally:
         await runtime.stop()
+        await delete_queues([sink])
         await delete_namespace(namespace, runtime.consumers.queue_names(), settings.retry_delays_ms)
         await drop_database(name)
     return n / elapsed, progress
