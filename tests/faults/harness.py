@@ -1,0 +1,412 @@
+"""What the reliability tests do to a running system and how they count the result.
+
+A workload thread drives real traffic (orders, card payments whose webhooks arrive duplicated, status
+moves); cuttable proxies stand between the services and RabbitMQ / PostgreSQL so an outage hits only
+this run's services; the ledger reads every service's database, the sandbox and the broker afterwards
+and counts what was lost, doubled or left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import asyncpg
+import httpx
+from servicekit.auth import issue_token
+from servicekit.settings import DEV_JWT_SECRET
+from servicekit.tcp_proxy import TcpProxy
+
+from tests.support.system import System
+
+T = TypeVar("T")
+ORDERS = "/api/v1/migration-services/orders"
+ADMIN_TOKEN = issue_token(DEV_JWT_SECRET, sub="reliability-admin", role="platform_admin")
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def say(text: str) -> None:
+    """Each scenario prints what it injected and what it checked (visible with `pytest -s`)."""
+    print(f"[reliability] {text}", flush=True)
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            last = check()
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"not reached within {timeout}s; last value: {last!r}")
+
+
+def new_phone() -> str:
+    return f"+26377{uuid4().int % 10**7:07d}"
+
+
+def order_body(phone: str) -> dict[str, Any]:
+    return {
+        "package_code": "growth",
+        "student_count": 300,
+        "add_ons": [],
+        "payment_option": "split",
+        "currency": "USD",
+        "contact": {"name": "Head", "phone": phone, "email": "head@school.example", "language": "en"},
+    }
+
+
+# --- proxies ---------------------------------------------------------------------------------------
+
+
+class Proxies:
+    """TcpProxy instances on one background event loop, so synchronous tests can cut and restore them."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="proxies", daemon=True)
+        self._thread.start()
+        self.proxies: dict[str, TcpProxy] = {}
+
+    def _run(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(30)
+
+    def add(self, name: str, host: str, port: int) -> int:
+        proxy = TcpProxy(host, port)
+        self.proxies[name] = proxy
+        return int(self._run(proxy.start()))
+
+    def cut(self, name: str) -> None:
+        self._run(self.proxies[name].cut())
+
+    def restore(self, name: str) -> None:
+        self._run(self.proxies[name].restore())
+
+    def close(self) -> None:
+        for proxy in self.proxies.values():
+            with contextlib.suppress(Exception):
+                self._run(proxy.cut())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def via(url: str, port: int) -> str:
+    """The same URL with host and port replaced by the loopback proxy's."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{port}"))
+
+
+def route_database_through(system: System, service: str, proxy_port: int) -> None:
+    """Point a service's database URL at the proxy; takes effect at its next start."""
+    process = system.processes[service]
+    for key, value in list(process.env.items()):
+        if key.endswith("DATABASE_URL") and value == system.databases[service]:
+            process.env[key] = via(value, proxy_port)
+
+
+# --- workload ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Placed:
+    order_id: str
+    phone: str
+    school_token: str
+    paid_reference: str | None = None  # Stripe payment intent succeeded in the sandbox
+    approved: bool = False
+
+
+@dataclass
+class Workload:
+    """Mixed traffic from one thread: create, pay (webhooks duplicated by the provider), approve."""
+
+    system: System
+    pay_every: int = 2
+    placed: list[Placed] = field(default_factory=list)
+    refused: collections.Counter[str] = field(default_factory=collections.Counter)
+    server_errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="workload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(120)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                try:
+                    self.step(client, pay=n % self.pay_every == 0)
+                except httpx.HTTPError as exc:
+                    # a stopped service refuses the connection: the client knows nothing was accepted
+                    self.refused[type(exc).__name__] += 1
+                    time.sleep(0.2)
+
+    def _check(self, response: httpx.Response, what: str) -> bool:
+        if response.status_code >= 500 and response.status_code != 503:
+            self.server_errors.append(f"{what}: {response.status_code} {response.text[:300]}")
+        if response.status_code >= 400:
+            self.refused[f"{what} {response.status_code}"] += 1
+            return False
+        return True
+
+    def step(self, client: httpx.Client, *, pay: bool) -> None:
+        phone = new_phone()
+        token = issue_token(DEV_JWT_SECRET, sub="head@school", role="school_admin", school_id=uuid4())
+        created = client.post(
+            f"{self.system.url('orders')}{ORDERS}",
+            json=order_body(phone),
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": phone},
+        )
+        if not self._check(created, "create order"):
+            return
+        placed = Placed(created.json()["id"], phone, token)
+        self.placed.append(placed)
+        approved = client.patch(
+            f"{self.system.url('orders')}{ORDERS}/{placed.order_id}/status", json={"status": "approved"}, headers=ADMIN
+        )
+        placed.approved = self._check(approved, "approve")
+        if pay:
+            self.pay(client, placed)
+
+    def pay(self, client: httpx.Client, placed: Placed) -> None:
+        headers = {"Authorization": f"Bearer {placed.school_token}"}
+        plan_url = f"{self.system.url('payments')}/api/v1/payments/orders/{placed.order_id}/plan"
+        deadline = time.monotonic() + 30
+        plan = client.get(plan_url, headers=headers)
+        while plan.status_code == 404 and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.3)
+            plan = client.get(plan_url, headers=headers)
+        if not self._check(plan, "get plan"):
+            return
+        first = plan.json()["installments"][0]
+        checkout = client.post(
+            f"{self.system.url('payments')}/api/v1/payments/installments/{first['id']}/checkout",
+            json={"provider": "stripe"},
+            headers={**headers, "Idempotency-Key": f"pay-{first['id']}"},
+        )
+        if not self._check(checkout, "checkout"):
+            return
+        reference = checkout.json()["provider_reference"]
+        # the provider sends its webhook three times: the payment must be booked once
+        succeeded = client.post(
+            f"{self.system.sandbox_url}/_sandbox/stripe/payment_intents/{reference}/succeed", json={"duplicates": 2}
+        )
+        if self._check(succeeded, "sandbox succeed"):
+            placed.paid_reference = reference
+
+
+@contextlib.contextmanager
+def workload_running(system: System, **options: Any) -> Iterator[Workload]:
+    workload = Workload(system, **options)
+    workload.start()
+    try:
+        yield workload
+    finally:
+        workload.stop()
+
+
+# --- ledger -----------------------------------------------------------------------------------------
+
+
+def query(system: System, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(system.databases[service].replace("+asyncpg", ""))
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def namespace_queue_depths(system: System) -> dict[str, tuple[int, int]]:
+    """(ready, unacked) of every queue of this run, through rabbitmqctl (the management API may be off)."""
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name", "messages_ready", "messages_unacknowledged"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    depths: dict[str, tuple[int, int]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(system.namespace) and parts[1].isdigit():
+            depths[parts[0]] = (int(parts[1]), int(parts[2]))
+    return depths
+
+
+@dataclass
+class Ledger:
+    orders_accepted: int = 0
+    plans_missing: list[str] = field(default_factory=list)
+    plans_doubled: list[str] = field(default_factory=list)
+    payments_expected: int = 0
+    payments_missing: list[str] = field(default_factory=list)
+    payments_doubled: list[str] = field(default_factory=list)
+    read_model_unpaid: list[str] = field(default_factory=list)
+    sms_missing: list[str] = field(default_factory=list)
+    sms_doubled: list[str] = field(default_factory=list)
+    message_rows_doubled: int = 0
+    unpublished_outbox: dict[str, int] = field(default_factory=dict)
+    unacked_outside_parking: dict[str, tuple[int, int]] = field(default_factory=dict)
+    parked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        return sum(map(len, (self.plans_missing, self.payments_missing, self.sms_missing, self.read_model_unpaid)))
+
+    @property
+    def doubled(self) -> int:
+        return len(self.plans_doubled) + len(self.payments_doubled) + len(self.sms_doubled) + self.message_rows_doubled
+
+    @property
+    def leaked(self) -> int:
+        return sum(self.unpublished_outbox.values()) + sum(r + u for r, u in self.unacked_outside_parking.values())
+
+    def summary(self) -> str:
+        return (
+            f"orders accepted {self.orders_accepted}, payments expected {self.payments_expected}; "
+            f"lost {self.lost}, doubled {self.doubled}, leaked {self.leaked}, parked {sum(self.parked.values())}"
+        )
+
+
+def sandbox_sms_count(system: System, phone: str) -> int:
+    found = httpx.get(f"{system.sandbox_url}/_sandbox/sms", params={"to": phone}, timeout=10).json()
+    return len(found)
+
+
+def settle_and_check(system: System, placed: list[Placed], *, timeout: float = 120.0) -> Ledger:
+    """Wait until every accepted effect has arrived (or the timeout says it never will), then count."""
+    ledger = Ledger(orders_accepted=len(placed))
+    paid = [p for p in placed if p.paid_reference]
+    ledger.payments_expected = len(paid)
+    order_ids = [p.order_id for p in placed]
+
+    def plans() -> dict[str, int]:
+        rows = query(system, "payments", "SELECT order_id::text AS id, count(*) AS n FROM payment_plans GROUP BY 1")
+        return {r["id"]: r["n"] for r in rows}
+
+    def booked() -> dict[str, int]:
+        rows = query(
+            system,
+            "payments",
+            "SELECT provider_reference AS ref, count(*) AS n FROM payments WHERE status = 'succeeded' GROUP BY 1",
+        )
+        return {r["ref"]: r["n"] for r in rows}
+
+    with contextlib.suppress(AssertionError):
+        eventually(lambda: set(order_ids) <= set(plans()), timeout)
+    with contextlib.suppress(AssertionError):
+        eventually(lambda: {p.paid_reference for p in paid} <= set(booked()), timeout)
+    with contextlib.suppress(AssertionError):
+        eventually(lambda: all(_unpublished(system, s) == 0 for s in system.services), timeout)
+
+    plan_counts, booked_counts = plans(), booked()
+    ledger.plans_missing = [o for o in order_ids if plan_counts.get(o, 0) == 0]
+    ledger.plans_doubled = [o for o in order_ids if plan_counts.get(o, 0) > 1]
+    ledger.payments_missing = [p.order_id for p in paid if booked_counts.get(p.paid_reference or "", 0) == 0]
+    ledger.payments_doubled = [p.order_id for p in paid if booked_counts.get(p.paid_reference or "", 0) > 1]
+
+    def read_model_paid(p: Placed) -> bool:
+        detail = httpx.get(f"{system.url('orders')}{ORDERS}/{p.order_id}", headers=ADMIN, timeout=10).json()
+        return any(x.get("sequence") == 1 and x.get("status") == "paid" for x in detail.get("payments", []))
+
+    for p in paid:
+        with contextlib.suppress(AssertionError):
+            eventually(lambda p=p: read_model_paid(p), 30)
+        if not read_model_paid(p):
+            ledger.read_model_unpaid.append(p.order_id)
+
+    if "notifications" in system.services:
+        _check_sms(system, placed, ledger, timeout)
+        ledger.message_rows_doubled = int(
+            query(
+                system,
+                "notifications",
+                "SELECT count(*) AS n FROM (SELECT 1 FROM messages GROUP BY event_id, recipient_hash, channel "
+                "HAVING count(*) > 1) d",
+            )[0]["n"]
+        )
+
+    ledger.unpublished_outbox = {s: _unpublished(system, s) for s in system.services}
+    ledger.unpublished_outbox = {s: n for s, n in ledger.unpublished_outbox.items() if n}
+    depths = eventually(lambda: _settled_depths(system), 60)
+    ledger.unacked_outside_parking = {
+        q: d for q, d in depths.items() if not q.endswith(".parking") and not _is_retry(q) and sum(d) > 0
+    }
+    ledger.parked = {q: d[0] + d[1] for q, d in depths.items() if q.endswith(".parking") and sum(d) > 0}
+    return ledger
+
+
+def _is_retry(queue: str) -> bool:
+    return ".retry" in queue
+
+
+def _settled_depths(system: System) -> dict[str, tuple[int, int]] | None:
+    depths = namespace_queue_depths(system)
+    busy = [q for q, d in depths.items() if not q.endswith(".parking") and sum(d) > 0]
+    return depths if not busy else None
+
+
+def _unpublished(system: System, service: str) -> int:
+    return int(query(system, service, "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")[0]["n"])
+
+
+def _check_sms(system: System, placed: list[Placed], ledger: Ledger, timeout: float) -> None:
+    """Every order's SMS reached the provider exactly as often as notifications logged it, and every
+    order on the same path got the same number: fewer is a lost message, more a doubled one."""
+
+    def logged(p: Placed) -> int:
+        r = httpx.get(
+            f"{system.url('notifications')}/api/v1/notifications/messages",
+            params={"order_id": p.order_id, "channel": "sms", "limit": 100},
+            headers=ADMIN,
+            timeout=10,
+        )
+        body = r.json()
+        items = body.get("items", body) if isinstance(body, dict) else body
+        return len(items)
+
+    deadline = time.monotonic() + timeout
+    expected: dict[bool, int] = {}
+    for p in placed:
+        while time.monotonic() < deadline and sandbox_sms_count(system, p.phone) == 0:
+            time.sleep(0.5)
+    time.sleep(3)  # the last sends of a path land within the retry schedule
+    per_path: dict[bool, collections.Counter[int]] = collections.defaultdict(collections.Counter)
+    counts = {}
+    for p in placed:
+        sent = sandbox_sms_count(system, p.phone)
+        counts[p.order_id] = (sent, logged(p))
+        per_path[bool(p.paid_reference)][sent] += 1
+    for path, histogram in per_path.items():
+        expected[path] = histogram.most_common(1)[0][0]
+    for p in placed:
+        sent, log = counts[p.order_id]
+        want = expected[bool(p.paid_reference)]
+        if sent == 0 or sent < want or sent < log:
+            ledger.sms_missing.append(f"{p.order_id}: sent {sent}, logged {log}, expected {want}")
+        elif sent > want or sent > log:
+            ledger.sms_doubled.append(f"{p.order_id}: sent {sent}, logged {log}, expected {want}")
