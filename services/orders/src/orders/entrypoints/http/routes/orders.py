@@ -148,7 +148,7 @@ async def list_data_sources(order_id: UUID, uow: UowDep) -> list[DataSourceRow]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/RegisterPostgresSource"}},
+                "application/json": {"schema": RegisterPostgresSource.model_json_schema()},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
