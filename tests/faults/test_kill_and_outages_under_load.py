@@ -1,0 +1,86 @@
+"""While orders are created, approved and paid (each provider webhook arriving three times) and
+notifications go out: every service is SIGKILLed in turn and restarted, RabbitMQ is cut away from the
+services and restored, PostgreSQL likewise. The outages go through loopback proxies between this
+run's services and the shared servers, so other test runs on the machine are not disturbed.
+
+Afterwards the ledger proves: every accepted order planned once, every payment booked once and seen
+paid in orders, every SMS sent once per recipient and event, outboxes empty, no queue holding
+messages outside the parking queues."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from servicekit.testing import ADMIN_DSN, AMQP_URL
+
+from tests.support.system import running_system
+
+from .harness import Proxies, route_database_through, say, settle_and_check, via, workload_running
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ["orders", "payments", "notifications"]
+OUTAGE_SECONDS = 4.0
+
+
+def _grows(placed: list[object], by: int, timeout: float = 90.0) -> None:
+    """Let the workload make progress between faults (progress, not time, is what we wait for)."""
+    target = len(placed) + by
+    deadline = time.monotonic() + timeout
+    while len(placed) < target:
+        assert time.monotonic() < deadline, f"the workload made no progress ({len(placed)} of {target})"
+        time.sleep(0.2)
+
+
+def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Path) -> None:
+    proxies = Proxies()
+    amqp = urlsplit(AMQP_URL)
+    pg = urlsplit(ADMIN_DSN)
+    amqp_port = proxies.add("rabbitmq", amqp.hostname or "127.0.0.1", amqp.port or 5672)
+    pg_port = proxies.add("postgresql", pg.hostname or "127.0.0.1", pg.port or 5432)
+    injected: list[str] = []
+    try:
+        with running_system(tmp_path, SERVICES, AMQP_URL=via(AMQP_URL, amqp_port)) as system:
+            with workload_running(system, pay_every=2) as load:
+                _grows(load.placed, 3)
+                for service in SERVICES:
+                    # the restart also moves the service's database connections behind the proxy
+                    route_database_through(system, service, pg_port)
+                    system.restart(service, kill=True)
+                    injected.append(f"SIGKILL {service} + restart")
+                    say(injected[-1])
+                    _grows(load.placed, 2)
+
+                proxies.cut("rabbitmq")
+                injected.append(f"RabbitMQ unreachable for {OUTAGE_SECONDS:.0f} s")
+                say(injected[-1])
+                time.sleep(OUTAGE_SECONDS)  # orders keep accepting: events wait in the outbox
+                proxies.restore("rabbitmq")
+                _grows(load.placed, 2)
+
+                proxies.cut("postgresql")
+                injected.append(f"PostgreSQL unreachable for {OUTAGE_SECONDS:.0f} s")
+                say(injected[-1])
+                time.sleep(OUTAGE_SECONDS)
+                proxies.restore("postgresql")
+                _grows(load.placed, 3)
+                say("workload stops; settling")
+
+            ledger = settle_and_check(system, load.placed)
+            say(f"injected: {'; '.join(injected)}")
+            say(f"refused while down (the client was told): {dict(load.refused)}")
+            say(f"checked: {ledger.summary()}")
+            for name in SERVICES:
+                assert system.processes[name].running, system.processes[name].log_tail()
+            assert not load.server_errors, load.server_errors
+            assert ledger.lost == 0, ledger
+            assert ledger.doubled == 0, ledger
+            assert ledger.leaked == 0, ledger
+            assert not ledger.parked, ledger.parked
+            assert ledger.payments_expected > 0, ledger.summary()
+            assert ledger.orders_accepted > 10, ledger.summary()
+    finally:
+        proxies.close()
