@@ -16,6 +16,7 @@ from contracts.notifications import NotificationFailed, NotificationSent
 from servicekit.db import Database
 from servicekit.outbox import add_event
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.adapters.crypto import PiiVault
 from notifications.adapters.repository import DISPATCH_CHANNEL
@@ -68,17 +69,36 @@ class Dispatcher(NotifiedWorker):
         return await self.dispatch_once()
 
     async def dispatch_once(self) -> int:
-        """Claim one batch and deliver it; returns how many messages were handled."""
+        """Claim one batch and deliver it; returns how many messages were handled.
+
+        Outcomes are recorded as they come in, in group commits: whatever finished while the previous
+        group was being written goes into the next transaction, so one commit covers many sends.
+        """
         async with self.db.transaction() as session:
             rows = (
                 (await session.execute(_CLAIM, {"lease": self.lease_seconds, "limit": self.batch_size}))
                 .mappings()
                 .all()
             )
-        await asyncio.gather(*(self._deliver(dict(row)) for row in rows))
+        done: asyncio.Queue[tuple[dict[str, Any], SendOutcome]] = asyncio.Queue()
+
+        async def send(row: dict[str, Any]) -> None:
+            await done.put((row, await self._send(row)))
+
+        sending = asyncio.gather(*(send(dict(row)) for row in rows))
+        recorded = 0
+        try:
+            while recorded < len(rows):
+                group = [await done.get()]
+                while not done.empty():
+                    group.append(done.get_nowait())
+                await self._record(group)
+                recorded += len(group)
+        finally:
+            await sending
         return len(rows)
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
+    async def _send(self, row: dict[str, Any]) -> SendOutcome:
         async with self._limit:
             message = OutgoingMessage(
                 reference=str(row["id"]),
@@ -91,104 +111,115 @@ class Dispatcher(NotifiedWorker):
                 wa_params=row["wa_params"] or [],
             )
             try:
-                outcome = await self.sender.send(message)
+                return await self.sender.send(message)
             except Exception as exc:  # an adapter bug must not leave the row leased forever
                 log.exception("sending %s crashed", row["id"])
                 outcome = SendOutcome()
                 outcome.attempts.append(_crash(message.channel, exc))
-            await self._record(row, outcome)
+                return outcome
 
-    async def _record(self, row: dict[str, Any], outcome: SendOutcome) -> None:
+    async def _record(self, group: list[tuple[dict[str, Any], SendOutcome]]) -> None:
         now = self.clock()
         async with self.db.transaction() as session:
-            for attempt in outcome.attempts:
-                await session.execute(
-                    text(
-                        "INSERT INTO message_attempts (message_id, provider, outcome, provider_message_id, error, "
-                        "attempted_at) VALUES (:m, :p, :o, :pm, :e, :at)"
-                    ),
-                    {
-                        "m": row["id"],
-                        "p": attempt.provider,
-                        "o": attempt.outcome,
-                        "pm": attempt.provider_message_id,
-                        "e": attempt.error,
-                        "at": now,
-                    },
-                )
-            if outcome.accepted is not None:
-                accepted = outcome.accepted
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:pmid))"), {"pmid": accepted.provider_message_id}
-                )
-                await session.execute(
-                    text(
-                        "UPDATE messages SET status = 'sent', provider = :p, provider_message_id = :pm, "
-                        "attempts = attempts + 1, lease_until = NULL, last_error = NULL, updated_at = :now "
-                        "WHERE id = :id"
-                    ),
-                    {"p": accepted.provider, "pm": accepted.provider_message_id, "now": now, "id": row["id"]},
-                )
-                await add_event(
-                    session,
-                    Envelope.wrap(
-                        NotificationSent(
-                            message_id=row["id"],
-                            order_id=row["order_id"],
-                            channel=row["channel"],
-                            provider=accepted.provider,
-                            template=row["template"],
-                            recipient_hash=row["recipient_hash"],
-                        ),
-                        causation_id=row["event_id"],
-                        school_id=row["school_id"],
-                    ),
-                )
-                await apply_waiting_reports(session, accepted.provider, accepted.provider_message_id)
-                return
-            if outcome.only_rate_limited:
-                due = now + timedelta(seconds=self.sender.limiter.next_window_in())
-                await session.execute(
-                    text(
-                        "UPDATE messages SET status = 'pending', next_attempt_at = :due, lease_until = NULL, "
-                        "last_error = 'rate limited on every provider', updated_at = :now WHERE id = :id"
-                    ),
-                    {"due": due, "now": now, "id": row["id"]},
-                )
-                return
-            attempts = row["attempts"] + 1
-            error = "; ".join(f"{a.provider}: {a.error or a.outcome}" for a in outcome.attempts)[:1000]
-            if attempts > len(self.retry_delays_s):
-                await session.execute(
-                    text(
-                        "UPDATE messages SET status = 'failed', attempts = :n, lease_until = NULL, last_error = :e, "
-                        "updated_at = :now WHERE id = :id"
-                    ),
-                    {"n": attempts, "e": error, "now": now, "id": row["id"]},
-                )
-                await add_event(
-                    session,
-                    Envelope.wrap(
-                        NotificationFailed(
-                            message_id=row["id"],
-                            order_id=row["order_id"],
-                            channel=row["channel"],
-                            template=row["template"],
-                            reason=error[:500],
-                        ),
-                        causation_id=row["event_id"],
-                        school_id=row["school_id"],
-                    ),
-                )
-                return
-            due = now + timedelta(seconds=self.retry_delays_s[attempts - 1])
+            for row, outcome in sorted(group, key=lambda pair: _lock_key(pair[1])):
+                await self._record_one(session, row, outcome, now)
+
+    async def _record_one(
+        self, session: AsyncSession, row: dict[str, Any], outcome: SendOutcome, now: datetime
+    ) -> None:
+        for attempt in outcome.attempts:
             await session.execute(
                 text(
-                    "UPDATE messages SET status = 'pending', attempts = :n, next_attempt_at = :due, "
-                    "lease_until = NULL, last_error = :e, updated_at = :now WHERE id = :id"
+                    "INSERT INTO message_attempts (message_id, provider, outcome, provider_message_id, error, "
+                    "attempted_at) VALUES (:m, :p, :o, :pm, :e, :at)"
                 ),
-                {"n": attempts, "due": due, "e": error, "now": now, "id": row["id"]},
+                {
+                    "m": row["id"],
+                    "p": attempt.provider,
+                    "o": attempt.outcome,
+                    "pm": attempt.provider_message_id,
+                    "e": attempt.error,
+                    "at": now,
+                },
             )
+        if outcome.accepted is not None:
+            accepted = outcome.accepted
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:pmid))"), {"pmid": accepted.provider_message_id}
+            )
+            await session.execute(
+                text(
+                    "UPDATE messages SET status = 'sent', provider = :p, provider_message_id = :pm, "
+                    "attempts = attempts + 1, lease_until = NULL, last_error = NULL, updated_at = :now "
+                    "WHERE id = :id"
+                ),
+                {"p": accepted.provider, "pm": accepted.provider_message_id, "now": now, "id": row["id"]},
+            )
+            await add_event(
+                session,
+                Envelope.wrap(
+                    NotificationSent(
+                        message_id=row["id"],
+                        order_id=row["order_id"],
+                        channel=row["channel"],
+                        provider=accepted.provider,
+                        template=row["template"],
+                        recipient_hash=row["recipient_hash"],
+                    ),
+                    causation_id=row["event_id"],
+                    school_id=row["school_id"],
+                ),
+            )
+            await apply_waiting_reports(session, accepted.provider, accepted.provider_message_id)
+            return
+        if outcome.only_rate_limited:
+            due = now + timedelta(seconds=self.sender.limiter.next_window_in())
+            await session.execute(
+                text(
+                    "UPDATE messages SET status = 'pending', next_attempt_at = :due, lease_until = NULL, "
+                    "last_error = 'rate limited on every provider', updated_at = :now WHERE id = :id"
+                ),
+                {"due": due, "now": now, "id": row["id"]},
+            )
+            return
+        attempts = row["attempts"] + 1
+        error = "; ".join(f"{a.provider}: {a.error or a.outcome}" for a in outcome.attempts)[:1000]
+        if attempts > len(self.retry_delays_s):
+            await session.execute(
+                text(
+                    "UPDATE messages SET status = 'failed', attempts = :n, lease_until = NULL, last_error = :e, "
+                    "updated_at = :now WHERE id = :id"
+                ),
+                {"n": attempts, "e": error, "now": now, "id": row["id"]},
+            )
+            await add_event(
+                session,
+                Envelope.wrap(
+                    NotificationFailed(
+                        message_id=row["id"],
+                        order_id=row["order_id"],
+                        channel=row["channel"],
+                        template=row["template"],
+                        reason=error[:500],
+                    ),
+                    causation_id=row["event_id"],
+                    school_id=row["school_id"],
+                ),
+            )
+            return
+        due = now + timedelta(seconds=self.retry_delays_s[attempts - 1])
+        await session.execute(
+            text(
+                "UPDATE messages SET status = 'pending', attempts = :n, next_attempt_at = :due, "
+                "lease_until = NULL, last_error = :e, updated_at = :now WHERE id = :id"
+            ),
+            {"n": attempts, "due": due, "e": error, "now": now, "id": row["id"]},
+        )
+
+
+def _lock_key(outcome: SendOutcome) -> str:
+    """Advisory locks taken in one order across a group, so two writers can never deadlock."""
+    return outcome.accepted.provider_message_id if outcome.accepted else ""
 
 
 def _crash(channel: str, exc: Exception) -> Attempt:
