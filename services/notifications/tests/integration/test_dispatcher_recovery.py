@@ -1,0 +1,99 @@
+"""The dispatcher alone (no broker): a crashed replica's lease expires and the message is sent once."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from notifications.adapters.repository import Recipient, insert_messages
+from notifications.bootstrap import Components, build
+from notifications.service_layer.planning import MessageSpec
+from sandbox import RunningSandbox
+from sqlalchemy import text
+
+from .conftest import settings_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def components(notifications_db: str, sandbox: RunningSandbox) -> AsyncIterator[Components]:
+    runtime, parts = build(settings_for(notifications_db, sandbox, f"td{uuid4().hex[:8]}."))
+    try:
+        yield parts
+    finally:
+        await parts.http.aclose()
+        await parts.webhooks.http.aclose()
+        await parts.redis.aclose()
+        await runtime.db.dispose()
+
+
+async def _plan(components: Components, phones: list[str]) -> None:
+    spec = MessageSpec(
+        event_id=uuid4(),
+        event_type="test",
+        template="bulk_message",
+        variables={"subject": "s", "text": "Term starts Monday."},
+        channels=("sms",),
+    )
+    recipients = [Recipient(UUID(int=0), "Parent", "en", phone, None) for phone in phones]
+    async with components.dispatcher.db.transaction() as session:
+        await insert_messages(session, await components.planner.build_rows(session, spec, recipients))
+
+
+async def _statuses(components: Components) -> list[Any]:
+    async with components.dispatcher.db.engine.connect() as conn:
+        return list((await conn.execute(text("SELECT status, lease_until FROM messages ORDER BY id"))).all())
+
+
+async def test_expired_lease_is_claimed_again_and_a_live_one_is_not(
+    components: Components, sandbox_http: httpx.AsyncClient
+) -> None:
+    await _plan(components, ["+263771110001", "+263771110002"])
+    db = components.dispatcher.db
+    async with db.transaction() as session:
+        # One row was claimed by a replica that crashed long ago, the other by one still working on it.
+        await session.execute(
+            text(
+                "UPDATE messages SET status = 'sending', lease_until = now() - interval '1 minute' "
+                "WHERE id = (SELECT id FROM messages ORDER BY id LIMIT 1)"
+            )
+        )
+        await session.execute(
+            text(
+                "UPDATE messages SET status = 'sending', lease_until = now() + interval '1 hour' "
+                "WHERE id = (SELECT id FROM messages ORDER BY id DESC LIMIT 1)"
+            )
+        )
+
+    handled = await components.dispatcher.dispatch_once()
+    again = await components.dispatcher.dispatch_once()
+
+    assert (handled, again) == (1, 0)
+    sent = (await sandbox_http.get("/_sandbox/sms")).json()
+    assert len(sent) == 1
+    assert sorted(s.status for s in await _statuses(components)) == ["sending", "sent"]
+
+
+async def test_a_group_of_sends_is_recorded_with_attempts_and_outbox_events(
+    components: Components, sandbox_http: httpx.AsyncClient
+) -> None:
+    phones = [f"+26377222{i:04d}" for i in range(60)]
+    await _plan(components, phones)
+    total = 0
+    while total < 60:
+        total += await components.dispatcher.dispatch_once()
+
+    async with components.dispatcher.db.engine.connect() as conn:
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM messages WHERE status = 'sent'), "
+                    "(SELECT count(*) FROM message_attempts WHERE outcome = 'accepted'), "
+                    "(SELECT count(*) FROM outbox WHERE routing_key = 'notifications.notification_sent.v1')"
+                )
+            )
+        ).one()
+    assert tuple(counts) == (60, 60, 60)
+    assert len((await sandbox_http.get("/_sandbox/sms")).json()) == 60
