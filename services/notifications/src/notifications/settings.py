@@ -42,6 +42,7 @@ class Settings(ServiceSettings):
     whatsapp_phone_number_id: str = "109876543210"
     whatsapp_access_token: SecretStr = SecretStr("EAAG-sandbox-token")
     whatsapp_app_secret: SecretStr = SecretStr("whatsapp-sandbox-app-secret")
+    whatsapp_verify_token: SecretStr = SecretStr("oneclass-whatsapp-verify-dev")
     whatsapp_rate_per_hour: int = 10_000
 
     smtp_host: str = "127.0.0.1"

@@ -1,9 +1,11 @@
 """Provider callbacks: delivery reports (SMS gateways, WhatsApp statuses) and inbound STOP replies."""
 
+import hmac
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from servicekit.http import SessionDep
 from servicekit.problems import Problem
@@ -24,6 +26,21 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Problem(422, "Unprocessable Content", "The body must be a JSON object.")
     return body
+
+
+@router.get(
+    "/delivery-reports/whatsapp", summary="Meta's webhook verification handshake", response_class=PlainTextResponse
+)
+async def whatsapp_verify(
+    components: ComponentsDep,
+    mode: Annotated[str, Query(alias="hub.mode")],
+    verify_token: Annotated[str, Query(alias="hub.verify_token")],
+    challenge: Annotated[str, Query(alias="hub.challenge", max_length=200)],
+) -> str:
+    expected = components.settings.whatsapp_verify_token.get_secret_value()
+    if mode != "subscribe" or not hmac.compare_digest(verify_token, expected):
+        raise Problem(403, "Forbidden", "Webhook verification failed.")
+    return challenge
 
 
 @router.post("/delivery-reports/{provider}", summary="A provider's delivery report (or WhatsApp status webhook)")
