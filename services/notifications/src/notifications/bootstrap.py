@@ -1,8 +1,6 @@
 """The one composition root of the notifications service: consumers, dispatcher, providers, HTTP app."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -137,10 +135,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.create_app(title="OneClass notifications", routers=ROUTERS)
     app.state.components = components
     return app
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__: list[Any] = ["Components", "build", "create_app"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from contracts.envelope import Envelope, RawEnvelope
 from contracts.migrations import JobProgress
@@ -214,7 +214,7 @@ class Planner:
             params = [str(variables[k]) for k in WHATSAPP_PARAMS.get(spec.template, ())] if wa else []
             rows.append(
                 {
-                    "id": _uuid(),
+                    "id": uuid4(),
                     "event_id": spec.event_id,
                     "event_type": spec.event_type,
                     "order_id": spec.order_id,
@@ -261,9 +261,3 @@ class Planner:
         if release is None:
             return "pending", now, None
         return "pending", release, "held for quiet hours"
-
-
-def _uuid() -> UUID:
-    from uuid import uuid4
-
-    return uuid4()

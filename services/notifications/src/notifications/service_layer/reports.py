@@ -4,6 +4,7 @@ Statuses only move forward (sent → delivered → read; failed is final), so la
 callbacks cannot undo a newer state.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,7 @@ async def record(session: AsyncSession, report: Report, raw: dict[str, Any]) -> 
             "pm": report.provider_message_id,
             "s": report.status,
             "e": report.error,
-            "raw": _json(raw),
+            "raw": json.dumps(raw),
             "a": applied,
         },
     )
@@ -136,9 +137,3 @@ async def _apply(session: AsyncSession, report: Report) -> bool:
                 ),
             )
     return True
-
-
-def _json(value: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(value)

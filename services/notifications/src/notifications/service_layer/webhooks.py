@@ -6,6 +6,7 @@ retries on the configured schedule, and disables an endpoint that keeps failing,
 """
 
 import asyncio
+import json
 import logging
 import secrets
 from base64 import b64encode
@@ -69,8 +70,8 @@ async def fan_out(envelope: Envelope[Any], session: AsyncSession) -> None:
         {
             "event_id": envelope.event_id,
             "event_type": envelope.event_type,
-            "event_json": _json(envelope.event_type),
-            "payload": _json(event_payload(envelope)),
+            "event_json": json.dumps(envelope.event_type),
+            "payload": json.dumps(event_payload(envelope)),
             "school_id": school_id,
         },
     )
@@ -226,9 +227,3 @@ class WebhookDeliverer(NotifiedWorker):
         for r in rows:
             r["school_id"] = None
         await repository.insert_messages(session, rows)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)

@@ -1,6 +1,5 @@
 """SMS gateways behind one interface: TelOne, Econet and a generic HTTP gateway, each its own request shape."""
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import httpx
@@ -94,6 +93,3 @@ def _accepted(provider: str, message_id: object) -> Accepted:
     if not isinstance(message_id, str) or not message_id:
         raise ProviderError(provider, "answer carries no message id")
     return Accepted(provider, message_id)
-
-
-SendFn = Callable[[str, str], Awaitable[Accepted]]
