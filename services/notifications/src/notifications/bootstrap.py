@@ -1,6 +1,7 @@
 """The one composition root of the notifications service: consumers, dispatcher, providers, HTTP app."""
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI
@@ -73,7 +74,9 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
     def callback_url(provider: str) -> str | None:
         if not settings.public_base_url:
             return None
-        return f"{settings.public_base_url.rstrip('/')}/api/v1/notifications/delivery-reports/{_REPORT_PATHS[provider]}"
+        url = f"{settings.public_base_url.rstrip('/')}/api/v1/notifications/delivery-reports/{_REPORT_PATHS[provider]}"
+        token = settings.callback_token
+        return f"{url}?token={quote(token.get_secret_value())}" if token else url
 
     sender = Sender(
         sms=_sms_gateways(settings, http),

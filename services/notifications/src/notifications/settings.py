@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Where providers post delivery reports; empty leaves each provider's own configured default.
     public_base_url: str = ""
+    # SMS gateways do not sign their callbacks: when set, the callback URLs we hand them carry this
+    # token and callbacks (delivery reports, inbound SMS) without it are refused.
+    callback_token: SecretStr | None = None
 
     # SMS gateways, tried in this order: the first is primary, the rest fail-overs.
     sms_providers: list[str] = ["telone", "econet"]

@@ -36,3 +36,22 @@ def test_hub_signature_is_checked_over_the_raw_body() -> None:
     assert not valid_hub_signature(body + b" ", good, secret)
     assert not valid_hub_signature(body, good.replace("sha256=", "sha1="), secret)
     assert not valid_hub_signature(body, None, secret)
+
+
+async def test_callbacks_without_the_token_are_refused_before_any_database_work() -> None:
+    settings = Settings(
+        callback_token=SecretStr("cb-token"),
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/unreachable",
+        log_json=False,
+    )
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as client:
+        report = await client.post(
+            "/api/v1/notifications/delivery-reports/telone", json={"message_id": "x", "status": "DELIVERED"}
+        )
+        wrong = await client.post(
+            "/api/v1/notifications/inbound/sms?token=nope", json={"from": "+263771234567", "text": "STOP"}
+        )
+    assert report.status_code == 401
+    assert wrong.status_code == 401
+    assert report.headers["content-type"] == "application/problem+json"

@@ -4,7 +4,7 @@ import hmac
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from servicekit.http import SessionDep
@@ -15,6 +15,16 @@ from notifications.entrypoints.http.dependencies import ComponentsDep
 from notifications.service_layer import preferences, reports
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["provider callbacks"])
+
+
+def _check_token(components: ComponentsDep, request: Request) -> None:
+    """Runs before the request's transaction opens: an unauthenticated callback costs no database work."""
+    expected = components.settings.callback_token
+    if expected is None or request.path_params.get("provider") == "whatsapp":  # WhatsApp is signed instead
+        return
+    given = request.query_params.get("token", "")
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise Problem(401, "Unauthorized", "The callback token is missing or wrong.")
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -43,7 +53,11 @@ async def whatsapp_verify(
     return challenge
 
 
-@router.post("/delivery-reports/{provider}", summary="A provider's delivery report (or WhatsApp status webhook)")
+@router.post(
+    "/delivery-reports/{provider}",
+    dependencies=[Depends(_check_token)],
+    summary="A provider's delivery report (or WhatsApp status webhook)",
+)
 async def delivery_report(
     provider: Literal["telone", "econet", "generic", "whatsapp"],
     request: Request,
@@ -70,7 +84,11 @@ class InboundSms(BaseModel):
     text: str = Field(max_length=1600)
 
 
-@router.post("/inbound/sms", summary="An inbound SMS (reply): STOP opts the sender out of SMS")
+@router.post(
+    "/inbound/sms",
+    dependencies=[Depends(_check_token)],
+    summary="An inbound SMS (reply): STOP opts the sender out of SMS",
+)
 async def inbound_sms(body: InboundSms, session: SessionDep, components: ComponentsDep) -> dict[str, Any]:
     address = components.normalise(body.from_)
     stopped = await preferences.handle_reply(session, components.vault, address, body.text)
