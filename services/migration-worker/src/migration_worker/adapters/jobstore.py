@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.envelope import Payload
 from servicekit.db import Database
 from servicekit.outbox import add_event, envelope_for
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters.tables import jobs
 
@@ -78,12 +80,50 @@ class JobStore:
             )
         return dict(row) if row else None
 
-    async def due(self, now: datetime) -> list[dict[str, Any]]:
+    @staticmethod
+    async def create_in(session: AsyncSession, *events: Payload, **values: Any) -> bool:
+        """Create a job inside the caller's transaction (a consumer's inbox transaction); False if the
+        job already exists, so a redelivered command creates nothing twice."""
+        created = await session.execute(
+            insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(jobs.c.id)
+        )
+        if created.first() is None:
+            return False
+        for payload in events:
+            await add_event(
+                session, envelope_for(payload, school_id=values.get("school_id"), correlation_id=values["id"])
+            )
+        return True
+
+    async def claim_due(self, now: datetime, worker: str, stale_after: timedelta) -> dict[str, Any] | None:
+        """Atomically take one job that is due, or one whose worker stopped reporting (it died): safe with
+        any number of replicas polling at once."""
         async with self.db.transaction() as session:
-            rows = (
-                await session.execute(select(jobs).where(jobs.c.status == "scheduled", jobs.c.scheduled_for <= now))
-            ).mappings()
-            return [dict(r) for r in rows]
+            candidate = (
+                select(jobs.c.id)
+                .where(
+                    or_(
+                        (jobs.c.status == "scheduled") & (jobs.c.scheduled_for <= now),
+                        jobs.c.status.in_(("running", "dry_running")) & (jobs.c.updated_at < now - stale_after),
+                    )
+                )
+                .order_by(jobs.c.scheduled_for)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            claimed = await session.execute(
+                update(jobs)
+                .where(jobs.c.id == candidate)
+                .values(
+                    status=case((jobs.c.status == "scheduled", "claimed"), else_=jobs.c.status),
+                    progress={"worker": worker},
+                    updated_at=now,
+                )
+                .returning(*jobs.c)
+            )
+            row = claimed.mappings().first()
+        return dict(row) if row else None
 
     async def older_than(self, cutoff: datetime) -> list[dict[str, Any]]:
         async with self.db.transaction() as session:

@@ -26,6 +26,7 @@ jobs = Table(
     Column("phase", Text),
     Column("scheduled_for", DateTime(timezone=True)),
     Column("offline_mode", Boolean, nullable=False, server_default="false"),
+    Column("dry_run_only", Boolean, nullable=False, server_default="false"),
     Column("forced_reason", Text),
     Column("dry_run", JSONB),
     Column("progress", JSONB),

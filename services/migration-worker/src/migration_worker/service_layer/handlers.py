@@ -14,14 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from contracts.envelope import Payload
 from contracts.migrations import (
+    DataSource,
     DryRunCompleted,
     EntitySummary,
     JobCompleted,
     JobFailed,
     JobProgress,
     JobScheduled,
+    StartJob,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters import target_db
 from migration_worker.adapters.jobstore import JobStore
@@ -31,6 +35,7 @@ from migration_worker.domain.accounting import EntityAccount
 from migration_worker.domain.plan import Plan, parse_plan
 from migration_worker.engine.engine import EngineOptions, MigrationEngine, drop_staging
 from migration_worker.engine.progress import Progress, ProgressSink
+from migration_worker.plans import SHIPPED
 from migration_worker.settings import Settings
 
 log = logging.getLogger("migration_worker.jobs")
@@ -261,16 +266,6 @@ class MigrationService:
         event = JobScheduled(job_id=job_id, order_id=job["order_id"], scheduled_for=when, offline_mode=offline_mode)
         await self.jobs.update(job_id, event, status="scheduled", scheduled_for=when, offline_mode=offline_mode)
 
-    async def run_due(self, now: datetime | None = None) -> list[uuid.UUID]:
-        """Start scheduled jobs whose window has opened (dry run first, then the run)."""
-        started = []
-        for job in await self.jobs.due(now or datetime.now(UTC)):
-            result = await self.dry_run(job["id"])
-            if result["verdict"] == "go":
-                await self.run(job["id"], confirm=True)
-            started.append(job["id"])
-        return started
-
     async def purge(self, older_than_days: int | None = None) -> list[uuid.UUID]:
         """Drop staged source copies (the source archive) of jobs older than the retention window."""
         days = self.settings.archive_retention_days if older_than_days is None else older_than_days
@@ -283,3 +278,74 @@ class MigrationService:
                 await conn.close()
             purged.append(job["id"])
         return purged
+
+
+# ---- broker-driven jobs ----------------------------------------------------------------------------------
+
+
+class UnknownPlan(ValueError):
+    pass
+
+
+def source_location(data_sources: list[DataSource]) -> str:
+    """Where the job reads from: the folder of the uploaded CSV files, or a PostgreSQL DSN reference."""
+    if not data_sources:
+        raise ValueError("start_job carries no data source")
+    first = data_sources[0]
+    if first.kind == "postgres":
+        return first.location
+    path = Path(first.location.removeprefix("file://"))
+    return str(path.parent if path.suffix.lower() == ".csv" else path)
+
+
+async def accept_start_job(
+    service: MigrationService, session: AsyncSession, command: StartJob, now: datetime | None = None
+) -> bool:
+    """Record the job in the consumer's inbox transaction; the scheduler runs it when it is due.
+    The long run itself never happens inside a message handler."""
+    now = now or datetime.now(UTC)
+    shipped = SHIPPED.get(command.plan)
+    if shipped is None:
+        raise UnknownPlan(f"unknown migration plan {command.plan!r}; known: {', '.join(SHIPPED)}")
+    when = command.scheduled_for or now
+    events: list[Payload] = []
+    if when > now:
+        events.append(
+            JobScheduled(
+                job_id=command.job_id,
+                order_id=command.order_id,
+                scheduled_for=when,
+                offline_mode=command.offline_mode,
+            )
+        )
+    return await JobStore.create_in(
+        session,
+        *events,
+        id=command.job_id,
+        plan_name=shipped.name,
+        plan_text=shipped.plan_file.read_text(encoding="utf-8"),
+        source_kind="postgres" if command.data_sources and command.data_sources[0].kind == "postgres" else "csv",
+        source_location=source_location(command.data_sources),
+        target_dsn=service.settings.target_dsn,
+        order_id=command.order_id,
+        school_id=command.school_id,
+        status="scheduled",
+        scheduled_for=when,
+        offline_mode=command.offline_mode,
+        dry_run_only=command.dry_run_only,
+    )
+
+
+async def run_next_due(service: MigrationService, now: datetime | None = None) -> uuid.UUID | None:
+    """Claim one due (or abandoned) job and take it through dry run, run and report."""
+    stale = timedelta(seconds=max(60.0, service.settings.progress_interval_seconds * 30))
+    job = await service.jobs.claim_due(now or datetime.now(UTC), service.settings.worker_name, stale)
+    if job is None:
+        return None
+    if job["status"] in ("running",):
+        await service.resume(job["id"])
+        return uuid.UUID(str(job["id"]))
+    result = await service.dry_run(job["id"])
+    if result["verdict"] == "go" and not job["dry_run_only"]:
+        await service.run(job["id"], confirm=True)
+    return uuid.UUID(str(job["id"]))
