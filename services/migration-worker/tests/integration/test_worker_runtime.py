@@ -14,13 +14,12 @@ import httpx
 import pytest
 from contracts.envelope import Envelope
 from contracts.migrations import DataSource, StartJob
-from servicekit.testing import delete_namespace, unique_name
-from servicekit.topology import events_exchange
-from sqlalchemy import text
-
 from migration_worker.bootstrap import create_app
 from migration_worker.plans import SHIPPED
 from migration_worker.settings import Settings
+from servicekit.testing import delete_namespace, unique_name
+from servicekit.topology import events_exchange
+from sqlalchemy import text
 
 pytestmark = pytest.mark.integration
 PLAN = "bookings-to-users"
