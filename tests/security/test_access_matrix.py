@@ -37,6 +37,7 @@ ADMIN_ONLY = {
     ("PATCH", f"{OS}/orders/{{order_id}}/status"),
     ("PATCH", f"{OS}/orders/{{order_id}}/milestones/{{milestone_id}}"),
     ("GET", "/api/v1/payments/webhooks/inbox"),
+    ("GET", "/api/v1/notifications/bulk/{bulk_id}"),
     ("POST", "/api/v1/payments/{payment_id}/refunds"),
     ("POST", "/api/v1/notifications/bulk"),
     ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/replay"),
@@ -69,7 +70,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", f"{OS}/orders/{{order_id}}/tasks"): {"title": "matrix probe"},
     ("PUT", f"{OS}/tasks/{{task_id}}"): {"title": "matrix probe"},
     ("PATCH", f"{OS}/orders/{{order_id}}/milestones/{{milestone_id}}"): {"status": "completed"},
-    ("POST", f"{OS}/orders/{{order_id}}/data-sources"): {"name": "legacy export", "kind": "csv", "approx_rows": 10},
+    ("POST", f"{OS}/orders/{{order_id}}/data-sources"): {
+        "kind": "postgres",
+        "name": "legacy SIS",
+        "dsn": "postgresql://legacy@db.school.example/sis",
+    },
     ("POST", f"{OS}/care-packages"): {
         "code": "growth",
         "name": "Growth",
@@ -82,10 +87,22 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/payments/installments/{installment_id}/checkout"): {"provider": "stripe"},
     ("POST", "/api/v1/payments/{payment_id}/refunds"): {"reason": "matrix probe"},
     ("POST", "/api/v1/webhooks/endpoints"): {"url": PUBLIC_TARGET, "event_types": ["orders.order_created"]},
-    ("POST", "/api/v1/notifications/bulk"): {"message": "matrix probe", "channels": ["sms"], "recipients": []},
+    ("POST", "/api/v1/notifications/bulk"): {
+        "channel": "sms",
+        "text": "matrix probe",
+        "recipients": [{"phone": "+263771234567"}],
+    },
     ("POST", "/api/v1/notifications/recipients"): {"name": "Probe", "phone": "+263771234567"},
-    ("PUT", "/api/v1/notifications/preferences"): {"recipient": "+263771234567", "channels": ["sms"]},
+    ("PUT", "/api/v1/notifications/preferences"): {"address": "+263771234567", "channel": "sms", "opted_out": False},
 }
+# Ids nobody seeded: a 404 there cannot tell "hidden" from "absent", so for the allowed roles it counts as
+# allowed; for the denied roles it must still be 403 or 404.
+UNSEEDED = {"bulk_id", "delivery_id", "recipient_id"}
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", f"{OS}/analytics"): {"from": "2020-01-01", "to": "2030-01-01"},
+}
+# Only school admins act for themselves; a platform admin names the school.
+SCHOOL_CREATORS = {("POST", f"{OS}/orders"), ("POST", f"{OS}/quotes")}
 ROLES = ("platform_admin", "own_school_admin", "other_school_admin", "unassigned_team_member")
 
 
@@ -124,7 +141,7 @@ def expected(op: Operation, role: str) -> str:
         return "deny"
     if role == "other_school_admin" and op.tenant_scoped:
         return "deny"
-    if role == "unassigned_team_member" and (op.tenant_scoped or op.service != "orders"):
+    if role == "unassigned_team_member" and (op.tenant_scoped or op.service != "orders" or op.key in SCHOOL_CREATORS):
         # outside orders a team member has no business with a school's payments or messages
         return "deny"
     return "allow"
@@ -140,18 +157,33 @@ def fill(path: str, tenant: Tenant) -> str:
     return re.sub(r"\{(\w+)\}", value, path)
 
 
-def call(state: Secured, op: Operation, token: str | None, owner: Tenant) -> httpx.Response:
+def call(
+    state: Secured, op: Operation, token: str | None, owner: Tenant, *, names_school: bool = False
+) -> httpx.Response:
+    """`names_school`: the caller is a platform admin and says which school it acts for."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if op.method in {"POST", "PUT", "PATCH"}:
         headers["Idempotency-Key"] = f"matrix-{uuid4()}"
     body = BODIES.get(op.key)
+    params = dict(QUERIES.get(op.key, {}))
+    if names_school:
+        if isinstance(body, dict):
+            body = {**body, "school_id": str(owner.school_id)}
+        if op.method == "GET" and any(p == "school_id" for p in _query_names(state, op)):
+            params["school_id"] = str(owner.school_id)
     return httpx.request(
         op.method,
         state.system.url(op.service) + fill(op.path, owner),
+        params=params,
         json=body if op.method in {"POST", "PUT", "PATCH"} else None,
         headers=headers,
         timeout=30,
     )
+
+
+def _query_names(state: Secured, op: Operation) -> list[str]:
+    spec = state.openapi[op.service]["paths"][op.path][op.method.lower()]
+    return [p["name"] for p in spec.get("parameters", []) if p.get("in") == "query"]
 
 
 def tokens(state: Secured) -> dict[str, str]:
@@ -198,11 +230,14 @@ def test_matrix_row(secured: Secured, role: str) -> None:
     wrong, table = [], []
     for op in operations:
         want = expected(op, role)
-        if op.method == "DELETE" and want == "allow":
-            _fresh_endpoint(secured)
-        response = call(secured, op, token, secured.own)
+        owner = secured.own
+        if op.method == "DELETE" and "endpoint_id" in op.params and want == "allow":
+            owner = _with_fresh_endpoint(secured)
+        response = call(secured, op, token, owner, names_school=role == "platform_admin")
         status = response.status_code
         got = "deny" if status in {403, 404} else "error" if status >= 500 or status == 401 else "allow"
+        if got == "deny" and want == "allow" and status == 404 and set(op.params) & UNSEEDED:
+            got = "allow"
         table.append(f"{want:5} {status} {op}")
         if got != want:
             wrong.append(f"{op}: expected {want}, got {status} {response.text[:200]}")
@@ -217,8 +252,8 @@ def test_matrix_row(secured: Secured, role: str) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def _fresh_endpoint(state: Secured) -> None:
-    """DELETE cells each remove a webhook endpoint of their own."""
+def _with_fresh_endpoint(state: Secured) -> Tenant:
+    """Each allowed DELETE removes a webhook endpoint of its own, leaving the shared one for later cells."""
     created = httpx.post(
         f"{state.system.url('notifications')}/api/v1/webhooks/endpoints",
         json=BODIES[("POST", "/api/v1/webhooks/endpoints")],
@@ -226,7 +261,7 @@ def _fresh_endpoint(state: Secured) -> None:
         timeout=30,
     )
     assert created.status_code == 201, created.text
-    state.own.ids["endpoint_id"] = created.json()["id"]
+    return Tenant(state.own.school_id, state.own.token, {**state.own.ids, "endpoint_id": created.json()["id"]})
 
 
 def _school_ids_in(response: httpx.Response, other: Tenant) -> list[str]:

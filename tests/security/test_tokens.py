@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +49,12 @@ def _signed(claims: dict[str, Any], key: str = DEV_JWT_SECRET) -> str:
     return jwt.encode(claims, key, algorithm="HS256")
 
 
+def _hand_signed(header: dict[str, Any], claims: dict[str, Any], key: bytes, digest: str = "sha256") -> str:
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    mac = hmac.new(key, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
 FORGED: dict[str, str] = {
     "alg none": _unsigned(_claims()),
     "alg none, upper case": _unsigned(_claims()).replace(_b64({"alg": "none", "typ": "JWT"}), _b64({"alg": "NONE"})),
@@ -65,7 +72,9 @@ FORGED: dict[str, str] = {
     "school id not a uuid": _signed(_claims(role="school_admin", school_id="1 OR 1=1")),
     "signature stripped": _signed(_claims()).rsplit(".", 1)[0] + ".",
     "garbage": "not.a.jwt",
-    "HS256 signed with an empty key": _signed(_claims(), ""),
+    "HS256 signed with an empty key": _hand_signed({"alg": "HS256", "typ": "JWT"}, _claims(), b""),
+    "RS256 header over an HMAC signature": _hand_signed({"alg": "RS256"}, _claims(), DEV_JWT_SECRET.encode()),
+    "HS512 not in the allowed list": _hand_signed({"alg": "HS512"}, _claims(), DEV_JWT_SECRET.encode(), "sha512"),
 }
 
 
