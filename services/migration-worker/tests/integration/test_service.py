@@ -131,3 +131,20 @@ def test_cli_refuses_a_bad_plan_file_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "entities" in result.stdout
     assert "at least 1 item" in result.stdout
+
+
+async def test_purge_drops_the_source_archive_but_keeps_the_accounting(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    await service.dry_run(job_id)
+    before = await service.run(job_id, confirm=True)
+    staged = f"SELECT count(*) FROM pg_tables WHERE tablename LIKE 's{job_id.hex[:16]}%'"
+    assert await count(dsn, staged) > 0
+    assert await service.purge(older_than_days=30) == []
+    assert job_id in await service.purge(older_than_days=0)
+    assert await count(dsn, staged) == 0
+    after = await service.verify(job_id)
+    assert after["rows_migrated"] == before["rows_migrated"]
+    assert after["unaccounted"] == 0
