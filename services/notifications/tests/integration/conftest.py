@@ -57,7 +57,7 @@ def settings_for(db_url: str, sandbox: RunningSandbox, namespace: str, **overrid
         "database_url": db_url,
         "broker_namespace": namespace,
         "log_json": False,
-        "retry_delays_ms": [100, 200],
+        "retry_delays_ms": [150],
         "outbox_poll_seconds": 0.2,
         "telone_base_url": f"{base}/telone/v1",
         "econet_base_url": f"{base}/econet/v1",
