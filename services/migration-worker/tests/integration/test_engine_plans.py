@@ -124,3 +124,19 @@ async def test_constraint_failures_are_isolated_by_bisection(make_target: Callab
     assert payments.unaccounted == 0
     assert await count(dsn, "SELECT count(*) FROM fee_payments WHERE paid_on < DATE '2000-01-01'") == 0
     assert await count(dsn, "SELECT count(*) FROM fee_payments") == payments.migrated
+
+
+async def test_dry_run_leaves_the_target_untouched_even_its_sequences(
+    make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    shipped = SHIPPED["bookings-to-users"]
+    shipped.generate(tmp_path, 300)
+    dsn = await make_target("bookings-to-users")
+    engine = MigrationEngine(load_plan(shipped.plan_file), CsvFolderSource(tmp_path), dsn)
+    await engine.dry_run()
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SELECT last_value FROM users_id_seq") == 1
+        assert await conn.fetchval("SELECT is_called FROM users_id_seq") is False
+    finally:
+        await conn.close()

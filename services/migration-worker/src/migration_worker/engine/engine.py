@@ -8,6 +8,7 @@ committing its rows, its rejects and its checkpoint in one transaction.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -180,15 +181,19 @@ class MigrationEngine:
     async def _sample_load_rate(
         self, conn: asyncpg.Connection, staging: Staging, tables: dict[str, TableInfo]
     ) -> float:
-        """Measure insert speed on one batch of the first entity, then roll it back."""
+        """Measure insert speed on one batch of the first entity. The batch goes into a temporary copy of
+        the target table (same columns, defaults, constraints, indexes), inside a rolled-back transaction,
+        so not even the target's identity sequence moves."""
         for entity in self.plan.entities:
             if entity.fields and not any(s.reference for s in entity.fields.values()):
                 sql = staging.entity_sql(entity, self.source, tables)
+                sample = dataclasses.replace(sql, target=f"pg_temp.{q('sample_' + entity.name)}")
                 tx = conn.transaction()
                 await tx.start()
                 try:
+                    await conn.execute(f"CREATE TEMPORARY TABLE {sample.target} (LIKE {sql.target} INCLUDING ALL)")
                     started = time.monotonic()
-                    status = await conn.execute(sql.upsert_sql(), 0, self.batch_size)
+                    status = await conn.execute(sample.upsert_sql(), 0, self.batch_size)
                     rows = int(status.split()[-1])
                     elapsed = time.monotonic() - started
                 finally:
