@@ -65,3 +65,9 @@ token: deps ## print a development JWT: make token ROLE=school_admin SCHOOL=<uui
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+fuzz: deps infra ## longer API fuzzing (schemathesis, FUZZ_EXAMPLES per operation) and broker poison messages
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(UV) run pytest tests/fuzz $(PYTEST_ARGS)
+
+soak: setup ## ten minutes of mixed load (SOAK_SECONDS to change); figures in docs/soak-latest.md, plot docs/soak.png
+	@$(UV) run python -m bench.soak
