@@ -73,12 +73,14 @@ def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Pat
             say(f"injected: {'; '.join(injected)}")
             say(f"refused while down (the client was told): {dict(load.refused)}")
             say(f"checked: {ledger.summary()}")
+            say(ledger.details())
+            say(f"5xx answers: {load.server_errors[:5]}")
             for name in SERVICES:
                 assert system.processes[name].running, system.processes[name].log_tail()
+            assert ledger.lost == 0, ledger.details()
+            assert ledger.doubled == 0, ledger.details()
+            assert ledger.leaked == 0, ledger.details()
             assert not load.server_errors, load.server_errors
-            assert ledger.lost == 0, ledger
-            assert ledger.doubled == 0, ledger
-            assert ledger.leaked == 0, ledger
             assert not ledger.parked, ledger.parked
             assert ledger.payments_expected > 0, ledger.summary()
             assert ledger.orders_accepted > 10, ledger.summary()
