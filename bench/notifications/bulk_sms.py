@@ -8,7 +8,10 @@
   the provider calls, and recording each outcome with its outbox event.
 
 The sandbox runs as its own process (as in production, the provider is not in our process).
-Usage: uv run python bench/notifications/bulk_sms.py [--messages 10000]
+With --dispatcher-only the broker is left out: the messages are planned straight into the database
+(as the chunk consumer would) and only the dispatcher's send path is timed.
+
+Usage: uv run python bench/notifications/bulk_sms.py [--messages 10000] [--dispatcher-only]
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import httpx
 from faststream.rabbit import RabbitQueue
+from notifications.adapters.repository import Recipient, insert_messages
 from notifications.bootstrap import ROUTERS, build
+from notifications.service_layer.planning import MessageSpec
 from notifications.settings import Settings
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
@@ -55,6 +61,24 @@ async def _wait_up(base: str) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError("sandbox did not start")
+
+
+def _settings(url: str, namespace: str, base: str, smtp_port: int) -> Settings:
+    return Settings(
+        database_url=url,
+        broker_namespace=namespace,
+        log_json=False,
+        log_level="WARNING",
+        telone_base_url=f"{base}/telone/v1",
+        econet_base_url=f"{base}/econet/v1",
+        smtp_port=smtp_port,
+        telone_rate_per_hour=1_000_000,
+        econet_rate_per_hour=1_000_000,
+        dispatcher_concurrency=CONCURRENCY,
+        dispatcher_batch_size=200,
+        dispatcher_poll_seconds=0.2,
+        outbox_poll_seconds=0.2,
+    )
 
 
 async def _bind_sink(runtime: ServiceRuntime) -> str:
@@ -94,21 +118,7 @@ async def end_to_end_rate(base: str, n: int, smtp_port: int) -> tuple[float, dic
     url = await create_database(name)
     await upgrade_async(ALEMBIC_INI, url)
     namespace = unique_name("bn") + "."
-    settings = Settings(
-        database_url=url,
-        broker_namespace=namespace,
-        log_json=False,
-        log_level="WARNING",
-        telone_base_url=f"{base}/telone/v1",
-        econet_base_url=f"{base}/econet/v1",
-        smtp_port=smtp_port,
-        telone_rate_per_hour=1_000_000,
-        econet_rate_per_hour=1_000_000,
-        dispatcher_concurrency=CONCURRENCY,
-        dispatcher_batch_size=200,
-        dispatcher_poll_seconds=0.2,
-        outbox_poll_seconds=0.2,
-    )
+    settings = _settings(url, namespace, base, smtp_port)
     runtime, components = build(settings)
     app = runtime.create_app(title="notifications", routers=ROUTERS)
     app.state.components = components
@@ -146,23 +156,60 @@ async def end_to_end_rate(base: str, n: int, smtp_port: int) -> tuple[float, dic
     return n / elapsed, progress
 
 
-async def measure(base: str, smtp_port: int, n: int) -> None:
+async def dispatcher_rate(base: str, n: int) -> tuple[float, dict[str, Any]]:
+    name = unique_name("bench_notifications")
+    url = await create_database(name)
+    await upgrade_async(ALEMBIC_INI, url)
+    settings = _settings(url, unique_name("bn") + ".", base, 0)
+    runtime, components = build(settings)
+    spec = MessageSpec(
+        event_id=uuid4(),
+        event_type="bench",
+        template="bulk_message",
+        variables={"subject": "OneClass", "text": "School closes on Friday."},
+        channels=("sms",),
+    )
+    recipients = [Recipient(UUID(int=0), f"Parent {i}", "en", f"+26371{4000000 + i}", None) for i in range(n)]
+    try:
+        async with runtime.db.transaction() as session:
+            rows = await components.planner.build_rows(session, spec, recipients)
+            for start in range(0, len(rows), 1000):
+                await insert_messages(session, rows[start : start + 1000])
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            done += await components.dispatcher.dispatch_once()
+        elapsed = time.perf_counter() - started
+    finally:
+        await components.http.aclose()
+        await components.webhooks.http.aclose()
+        await components.redis.aclose()
+        await runtime.db.dispose()
+        await drop_database(name)
+    return n / elapsed, {"counts": {"sent": done}, "status": "completed"}
+
+
+async def measure(base: str, smtp_port: int, n: int, dispatcher_only: bool) -> None:
     await _wait_up(base)
     raw = await raw_accept_rate(base, n)
     async with httpx.AsyncClient(base_url=base) as http:
         await http.post("/_sandbox/reset")
-    rate, progress = await end_to_end_rate(base, n, smtp_port)
+    if dispatcher_only:
+        rate, progress = await dispatcher_rate(base, n)
+    else:
+        rate, progress = await end_to_end_rate(base, n, smtp_port)
     async with httpx.AsyncClient(base_url=base) as http:
         accepted = (await http.get("/_sandbox/sms/count")).json()["count"]
     print(f"messages: {n}, provider calls concurrency: {CONCURRENCY}, cores: {os.cpu_count()}")
     print(f"sandbox raw accept rate (baseline):   {raw:8.0f} SMS/s")
-    print(f"notifications bulk, end to end:        {rate:8.0f} SMS/s  ({rate / raw:.0%} of the baseline)")
+    label = "notifications dispatcher only:" if dispatcher_only else "notifications bulk, end to end:"
+    print(f"{label:38} {rate:8.0f} SMS/s  ({rate / raw:.0%} of the baseline)")
     print(f"accepted by the sandbox: {accepted}, final counts: {progress['counts']}, status: {progress['status']}")
     if accepted != n or progress["status"] != "completed":
         raise SystemExit("not every message was sent exactly once")
 
 
-def main(n: int) -> None:
+def main(n: int, dispatcher_only: bool) -> None:
     port, smtp_port = _free_port(), _free_port()
     env = {
         **os.environ,
@@ -174,7 +221,7 @@ def main(n: int) -> None:
         [sys.executable, "-m", "sandbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        asyncio.run(measure(f"http://127.0.0.1:{port}", smtp_port, n))
+        asyncio.run(measure(f"http://127.0.0.1:{port}", smtp_port, n, dispatcher_only))
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -183,4 +230,6 @@ def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
-    main(parser.parse_args().messages)
+    parser.add_argument("--dispatcher-only", action="store_true", help="leave the broker out (see above)")
+    args = parser.parse_args()
+    main(args.messages, args.dispatcher_only)
