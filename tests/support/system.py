@@ -51,6 +51,7 @@ SERVICES: dict[str, ServiceSpec] = {
     ),
 }
 SANDBOX_HTTP, SANDBOX_SMTP = 8010, 8025
+RETRY_DELAYS_MS = "[200, 1000, 3000]"
 
 
 def free_port() -> int:
@@ -180,7 +181,7 @@ class System:
             BROKER_NAMESPACE=self.namespace,
             OTEL_EXPORTER="jsonl",
             LOG_JSON="true",
-            RETRY_DELAYS_MS="[200, 1000, 3000]",
+            RETRY_DELAYS_MS=RETRY_DELAYS_MS,
             OUTBOX_POLL_SECONDS="1",
             PYTHONUNBUFFERED="1",
         )
@@ -273,7 +274,7 @@ class System:
 
             connection = await aio_pika.connect(AMQP_URL)
             async with connection:
-                for queue in _namespace_queues(self.namespace):
+                for queue in _namespace_queues(self.namespace, self.services):
                     channel = await connection.channel()
                     with contextlib.suppress(Exception):
                         await channel.queue_delete(queue)
@@ -299,15 +300,18 @@ class System:
         return spans
 
 
-def _namespace_queues(namespace: str) -> Iterator[str]:
-    """Queues of this namespace, listed through rabbitmqctl (the management API may be off)."""
-    try:
-        out = subprocess.run(
-            ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return iter(())
-    return (line.strip() for line in out.splitlines() if line.strip().startswith(namespace))
+def _namespace_queues(namespace: str, services: list[str]) -> Iterator[str]:
+    """Every queue the services declared in this namespace: main, delay and parking queues."""
+    delays = json.loads(RETRY_DELAYS_MS)
+    for name in services:
+        spec = SERVICES[name]
+        bootstrap = importlib.import_module(f"{spec.module}.bootstrap")
+        settings = _settings_class(spec.module)(broker_namespace=namespace, otel_exporter="none")
+        runtime = bootstrap.create_app(settings).state.runtime
+        for queue in runtime.consumers.queue_names():
+            yield queue
+            yield f"{queue}.parking"
+            yield from (f"{queue}.retry.{d}ms" for d in delays)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 Per consumer subscription `<consumer>.<event>`:
 - a quorum queue bound to the events exchange, with a delivery limit; what exceeds it (a crash
   loop, a handler that never acks) is dead-lettered to the parking queue by the broker itself;
-- one delay queue per retry step (`<queue>.retry.<ms>ms`): a message-TTL quorum queue that
+- one delay queue per retry step (`<queue>.retry.<ms>ms`): a durable message-TTL queue that
   dead-letters back into the main queue through the default exchange: retry with growing delay;
 - a parking queue (`<queue>.parking`) an operator lists and replays (`servicekit-parking`).
 Declaration is idempotent; the delay is in the queue name so changing it never clashes.
@@ -39,6 +39,41 @@ class Naming:
 
     @staticmethod
     def parking_queue(queue: str) -> str:
+        return f"{queue}.parking"
+
+
+def events_exchange(naming: Naming) -> RabbitExchange:
+    return RabbitExchange(naming.events_exchange, type=ExchangeType.TOPIC, durable=True)
+
+
+def dead_letter_exchange(naming: Naming) -> RabbitExchange:
+    return RabbitExchange(naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True)
+
+
+def main_queue(naming: Naming, name: str, routing_key: str, delivery_limit: int) -> RabbitQueue:
+    arguments: Any = {
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": naming.dead_letter_exchange,
+        "x-dead-letter-routing-key": name,
+        # at-least-once dead-lettering: the broker keeps the message until the parking queue has it.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+    return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments, routing_key=routing_key)
+
+
+def retry_queue(queue: str, delay_ms: int) -> RabbitQueue:
+    """A delay queue: classic and durable, since it only holds messages for a TTL and every quorum
+    queue is a Raft group of its own (thousands of them slow a broker's start to a crawl)."""
+    arguments: Any = {
+        "x-message-ttl": delay_ms,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+    }
+    return RabbitQueue(Naming.retry_queue(queue, delay_ms), durable=True, arguments=arguments)
+
+
+def parking_queue(queue: str) -> str:
         return f"{queue}.parking"
 
 
