@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -112,8 +113,49 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            log.warning("dependency unavailable on %s: %s", request.url.path, exc)
+            return problem_response(
+                503,
+                "Service unavailable",
+                "A dependency (database or broker) is unreachable; nothing was written. Retry shortly.",
+                instance=request.url.path,
+                headers={"Retry-After": "2"},
+            )
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(500, "Internal error", "An unexpected error occurred.", instance=request.url.path)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A connection to the database (or another dependency) failed, as opposed to a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, DBAPIError)) and _is_connection_error(current):
+            return True
+        if type(current).__name__ in _UNAVAILABLE_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_UNAVAILABLE_NAMES = {
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailureError",
+    "InterfaceError",
+    "TooManyConnectionsError",
+    "AdminShutdownError",
+    "ConnectionRefusedError",
+    "AMQPConnectionError",
+}
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or type(exc.orig).__name__ in _UNAVAILABLE_NAMES
+    return True
 
 
 class BodySizeLimit:

@@ -74,7 +74,7 @@ def retry_queue(queue: str, delay_ms: int) -> RabbitQueue:
 
 
 def parking_queue(queue: str) -> str:
-        return f"{queue}.parking"
+    return f"{queue}.parking"
 
 
 def events_exchange(naming: Naming) -> RabbitExchange:
