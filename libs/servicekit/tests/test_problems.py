@@ -31,11 +31,7 @@ async def test_unexpected_errors_are_problem_documents(exc: Exception, status: i
 
 
 def test_a_wrapped_connection_failure_counts_as_unavailable() -> None:
-    try:
-        try:
-            raise ConnectionRefusedError(111, "refused")
-        except ConnectionRefusedError as inner:
-            raise RuntimeError("while running the use case") from inner
-    except RuntimeError as outer:
-        assert is_unavailable(outer)
+    outer = RuntimeError("while running the use case")
+    outer.__cause__ = ConnectionRefusedError(111, "refused")
+    assert is_unavailable(outer)
     assert not is_unavailable(ValueError("bad input"))

@@ -73,41 +73,6 @@ def retry_queue(queue: str, delay_ms: int) -> RabbitQueue:
     return RabbitQueue(Naming.retry_queue(queue, delay_ms), durable=True, arguments=arguments)
 
 
-def parking_queue(queue: str) -> str:
-    return f"{queue}.parking"
-
-
-def events_exchange(naming: Naming) -> RabbitExchange:
-    return RabbitExchange(naming.events_exchange, type=ExchangeType.TOPIC, durable=True)
-
-
-def dead_letter_exchange(naming: Naming) -> RabbitExchange:
-    return RabbitExchange(naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True)
-
-
-def main_queue(naming: Naming, name: str, routing_key: str, delivery_limit: int) -> RabbitQueue:
-    arguments: Any = {
-        "x-delivery-limit": delivery_limit,
-        "x-dead-letter-exchange": naming.dead_letter_exchange,
-        "x-dead-letter-routing-key": name,
-        # at-least-once dead-lettering: the broker keeps the message until the parking queue has it.
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
-    return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments, routing_key=routing_key)
-
-
-def retry_queue(queue: str, delay_ms: int) -> RabbitQueue:
-    arguments: Any = {
-        "x-message-ttl": delay_ms,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": queue,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
-    return RabbitQueue(Naming.retry_queue(queue, delay_ms), queue_type=QueueType.QUORUM, arguments=arguments)
-
-
 def parking_queue(queue: str) -> RabbitQueue:
     return RabbitQueue(Naming.parking_queue(queue), queue_type=QueueType.QUORUM, durable=True, routing_key=queue)
 
