@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 
 from tests.deploy.manifests import (
     COMPUTED,
+    K8S,
     SERVICES,
     UNSET_ANNOTATION,
     Service,
@@ -18,6 +19,7 @@ from tests.deploy.manifests import (
     compose,
     compose_env,
     container_env,
+    env_file,
     env_names,
     expand,
     render,
@@ -105,3 +107,32 @@ def test_dev_overlay_values_are_accepted_by_settings(service: Service, monkeypat
     assert url == f"postgresql+asyncpg://{service.db_role}:{service.db_role}-dev@oneclass-pg-rw:5432/{service.db_role}"
     assert "$(" not in url
     assert getattr(settings, "amqp_url").startswith("amqp://oneclass:")  # noqa: B009
+
+
+# Settings whose deployed value differs on purpose from the local-development default in the code.
+DEPLOYMENT_OVERRIDES = {
+    "ORDERS_HTTP_HOST", "ORDERS_UPLOAD_DIR",
+    "PAYMENTS_HTTP_HOST", "PAYMENTS_PUBLIC_BASE_URL", "PAYMENTS_RETURN_URL",
+    "PAYMENTS_STRIPE_API_BASE", "PAYMENTS_PAYNOW_API_BASE", "PAYMENTS_ECOCASH_API_BASE",
+    "NOTIFICATIONS_HTTP_HOST", "NOTIFICATIONS_REDIS_URL", "NOTIFICATIONS_PUBLIC_BASE_URL",
+    "NOTIFICATIONS_TELONE_BASE_URL", "NOTIFICATIONS_ECONET_BASE_URL", "NOTIFICATIONS_GENERIC_SMS_BASE_URL",
+    "NOTIFICATIONS_WHATSAPP_BASE_URL", "NOTIFICATIONS_SMTP_HOST", "NOTIFICATIONS_SMTP_PORT",
+    "NOTIFICATIONS_SMTP_USE_TLS",
+    "MIGRATIONS_HTTP_HOST", "MIGRATIONS_SOURCE_ROOT", "MIGRATIONS_LOG_DIR",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_deployed_values_follow_the_code_defaults(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A default changed in the code must not stay pinned to its old value in settings.env."""
+    cls = settings_class(service)
+    pinned = env_file(K8S / "base" / service.name / "settings.env")
+    defaults = _validated(cls, {}, monkeypatch)
+    deployed = _validated(cls, pinned, monkeypatch)
+    names = dict(zip(env_names(cls), cls.model_fields, strict=True))
+    drifted = sorted(
+        env
+        for env in pinned
+        if env not in DEPLOYMENT_OVERRIDES and getattr(deployed, names[env]) != getattr(defaults, names[env])
+    )
+    assert not drifted, f"settings.env of {service.name} pins values that differ from the code's defaults: {drifted}"
