@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 PHONE = "+263771234567"
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+def eventually(check: Callable[[], Any], timeout: float = 90.0) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

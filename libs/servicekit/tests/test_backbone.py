@@ -44,7 +44,7 @@ async def effects(db: Database) -> list[tuple[UUID, str]]:
         return [tuple(r) for r in (await conn.execute(text("SELECT event_id, note FROM effects"))).all()]
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
+async def wait_for(predicate: Callable[[], Any], timeout: float = 90.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
