@@ -42,13 +42,17 @@ def main() -> int:
         with httpx.Client(base_url=base, headers=headers) as client:
             for _ in range(200):  # a school with history, so the paged list has pages
                 client.post(f"{BASE}/orders", json=ORDER).raise_for_status()
-        results = {
-            "SELECT 1 (baseline)": run_load(base, "GET", "/bench/select1", headers, None, args.rate, args.seconds),
-            "GET /orders?limit=20": run_load(
-                base, "GET", f"{BASE}/orders?limit=20", headers, None, args.rate, args.seconds
-            ),
-            "POST /orders": run_load(base, "POST", f"{BASE}/orders", headers, ORDER, args.rate, args.seconds),
+        phases = {
+            "SELECT 1 (baseline)": ("GET", "/bench/select1", None),
+            "GET /orders?limit=20": ("GET", f"{BASE}/orders?limit=20", None),
+            "POST /orders": ("POST", f"{BASE}/orders", ORDER),
         }
+        results = {}
+        for label, (method, path, body) in phases.items():
+            results[label] = run_load(base, method, path, headers, body, args.rate, args.seconds)
+            print(label, results[label], file=sys.stderr, flush=True)
+            if not server.is_alive():
+                raise RuntimeError(f"the server died during {label}")
     finally:
         server.terminate()
         server.join(10)

@@ -208,26 +208,24 @@ async def team_performance(uow: UnitOfWork) -> list[dict[str, Any]]:
     return await _rows(
         uow.session,
         f"""
-        WITH membership AS (
+        WITH per_order AS (
+            SELECT order_id,
+                   count(*) FILTER (WHERE status = 'completed') AS done,
+                   count(*) FILTER (WHERE status = 'completed' AND completed_at::date <= due_date) AS on_time
+            FROM milestones GROUP BY order_id
+        ), membership AS (
             SELECT m.member, o.id, o.status, o.approved_at, o.closed_at
             FROM orders o CROSS JOIN LATERAL unnest(o.team) AS m(member)
-        ), milestone_stats AS (
-            SELECT ms.member,
-                   count(*) FILTER (WHERE mi.status = 'completed') AS completed_milestones,
-                   count(*) FILTER (WHERE mi.status = 'completed' AND mi.completed_at::date <= mi.due_date) AS on_time
-            FROM membership ms JOIN milestones mi ON mi.order_id = ms.id
-            GROUP BY ms.member
         )
         SELECT ms.member,
                count(*) FILTER (WHERE ms.status IN {ACTIVE_SQL}) AS active_orders,
                count(*) FILTER (WHERE ms.status = 'completed') AS completed_orders,
-               CASE WHEN coalesce(st.completed_milestones, 0) = 0 THEN NULL
-                    ELSE round(st.on_time::numeric / st.completed_milestones, 4)::float END AS on_time_milestone_rate,
+               round(sum(p.on_time)::numeric / nullif(sum(p.done), 0), 4)::float AS on_time_milestone_rate,
                round(avg(extract(epoch FROM ms.closed_at - ms.approved_at) / 86400)
                      FILTER (WHERE ms.status = 'completed' AND ms.approved_at IS NOT NULL), 1)::float
                    AS average_project_days
-        FROM membership ms LEFT JOIN milestone_stats st ON st.member = ms.member
-        GROUP BY ms.member, st.completed_milestones, st.on_time
+        FROM membership ms LEFT JOIN per_order p ON p.order_id = ms.id
+        GROUP BY ms.member
         ORDER BY ms.member
         """,
     )
