@@ -25,6 +25,7 @@ from contracts.migrations import (
     JobScheduled,
     StartJob,
 )
+from servicekit.metrics import MIGRATION_ROWS_PER_SECOND
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters import target_db
@@ -135,6 +136,7 @@ class MigrationService:
                 cpu_percent=p.cpu_percent,
                 memory_mb=p.memory_mb,
             )
+            MIGRATION_ROWS_PER_SECOND.labels(self.settings.worker_name).set(0.0 if done else p.rows_per_second or 0.0)
             await self.jobs.update(job["id"], event, phase=p.phase, progress=p.as_dict())
 
         return sink

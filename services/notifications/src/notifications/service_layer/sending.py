@@ -8,6 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from servicekit.metrics import PROVIDER_FAILOVERS
+
 from notifications.adapters.providers.base import Accepted, ProviderError
 from notifications.adapters.providers.email import SmtpMailer
 from notifications.adapters.providers.sms import SmsGateway
@@ -120,6 +122,7 @@ class Sender:
                 breaker.failure()
                 log.warning("provider %s failed, trying the next one: %s", provider, exc.detail)
                 outcome.attempts.append(Attempt(provider, "error", error=exc.detail[:500]))
+                PROVIDER_FAILOVERS.labels(provider).inc()
                 continue
             breaker.success()
             outcome.attempts.append(Attempt(provider, "accepted", provider_message_id=accepted.provider_message_id))

@@ -10,6 +10,7 @@ from typing import Any
 from contracts.money import Money
 from contracts.payments import InstallmentOverdue
 from servicekit.db import Database
+from servicekit.metrics import INSTALLMENTS_OVERDUE
 from servicekit.outbox import add_event
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +73,7 @@ async def run_due_checks(db: Database, today: date, grace_days: int) -> dict[str
                 days_overdue=(today - row.due_date).days,
             )
             await add_event(session, new_event(event, school_id=row.school_id))
+            INSTALLMENTS_OVERDUE.inc()
         run.report = {"due": len(due), "overdue": len(overdue), "today": today.isoformat()}
         run.finished_at = now()
         return run.report

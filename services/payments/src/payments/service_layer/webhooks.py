@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from servicekit.db import Database
+from servicekit.metrics import WEBHOOK_VERIFICATION_FAILURES
 from servicekit.problems import Problem
 from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -66,6 +67,7 @@ async def receive(db: Database, providers: Providers, provider: str, body: bytes
     try:
         source.verify_webhook(body, headers, received_at.timestamp())
     except WebhookRejected as exc:
+        WEBHOOK_VERIFICATION_FAILURES.labels(provider).inc()
         await _finish(db, row_id, "rejected", str(exc))
         return Received(row_id, "rejected", str(exc))
     return Received(row_id, "received")
