@@ -229,6 +229,8 @@ def upgrade() -> None:
         END $$
         """
     )
+    # The service logs in as its own (non-superuser) role and drops to the app role per connection.
+    op.execute(f"GRANT {APP_ROLE} TO CURRENT_USER")
     for statement in _statements(TABLES):
         op.execute(statement)
     for statement in _statements(FUNCTIONS, separator="$$;"):
