@@ -1,10 +1,12 @@
 """The committed AsyncAPI and OpenAPI documents match what the code generates (`make docs`)."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,4 +31,6 @@ def test_every_service_is_documented() -> None:
 @pytest.mark.parametrize("path", sorted(GENERATED), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_document_is_up_to_date(path: Path) -> None:
     assert path.exists(), f"{path.relative_to(ROOT)} is missing: run `make docs`"
-    assert path.read_text() == GENERATED[path], f"{path.relative_to(ROOT)} is stale: run `make docs`"
+    load = json.loads if path.suffix == ".json" else yaml.safe_load
+    # Compared as data: the order channels are registered in carries no meaning.
+    assert load(path.read_text()) == load(GENERATED[path]), f"{path.relative_to(ROOT)} is stale: run `make docs`"
