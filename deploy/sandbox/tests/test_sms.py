@@ -93,3 +93,40 @@ def test_timeout_fault_hangs_past_the_client_timeout(sandbox: RunningSandbox, cl
             timeout=0.3,
         )
     assert client.get("/_sandbox/sms").json() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "id_field", "headers"),
+    [
+        ("/telone/v1/sms", {"to": "+263771112222", "message": "hi", "reference": "msg-1"}, "message_id", "telone"),
+        ("/econet/v1/messages", {"destination": "+263771112222", "text": "hi"}, "messageId", "econet"),
+        ("/generic/sms/send", {"to": "+263771112222", "text": "hi", "client_ref": "msg-1"}, "id", "generic"),
+    ],
+)
+def test_a_retried_send_with_the_same_key_is_one_sms(
+    sandbox: RunningSandbox, client: httpx.Client, path: str, body: dict[str, str], id_field: str, headers: str
+) -> None:
+    auth = {
+        "telone": {"X-API-Key": sandbox.settings.telone_api_key},
+        "econet": {"Authorization": f"ApiKey {sandbox.settings.econet_api_key}", "Idempotency-Key": "msg-1"},
+        "generic": {"Authorization": f"Bearer {sandbox.settings.generic_sms_api_key}"},
+    }[headers]
+
+    first = client.post(path, json=body, headers=auth)
+    retried = client.post(path, json=body, headers=auth)
+    other = client.post(path, json=body, headers={**auth, "Idempotency-Key": "msg-2"})
+
+    assert first.is_success
+    assert retried.status_code == first.status_code
+    assert retried.json()[id_field] == first.json()[id_field]
+    assert other.json()[id_field] != first.json()[id_field]
+    assert len(client.get("/_sandbox/sms", params={"to": "+263771112222"}).json()) == 2
+
+
+def test_a_reused_key_with_another_text_is_refused(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    assert _telone(client, sandbox, reference="msg-9").status_code == 202
+    reused = _telone(client, sandbox, reference="msg-9", message="something else")
+
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert len(client.get("/_sandbox/sms").json()) == 1

@@ -9,6 +9,7 @@ import pytest
 from notifications.adapters.repository import Recipient, insert_messages
 from notifications.bootstrap import Components, build
 from notifications.service_layer.planning import MessageSpec
+from notifications.service_layer.sending import OutgoingMessage
 from sandbox import RunningSandbox
 from sqlalchemy import text
 
@@ -97,3 +98,24 @@ async def test_a_group_of_sends_is_recorded_with_attempts_and_outbox_events(
         ).one()
     assert tuple(counts) == (60, 60, 60)
     assert len((await sandbox_http.get("/_sandbox/sms")).json()) == 60
+
+
+async def test_a_replica_killed_after_the_gateway_accepted_does_not_send_twice(
+    components: Components, sandbox_http: httpx.AsyncClient
+) -> None:
+    phone = "+263771110003"
+    await _plan(components, [phone])
+    async with components.dispatcher.db.engine.connect() as conn:
+        message_id, body = (await conn.execute(text("SELECT id, body FROM messages"))).one()
+    # The dead replica got as far as the gateway's acceptance, never to recording it; its lease ran out.
+    first = await components.sender.send(OutgoingMessage(str(message_id), "sms", phone, body))
+    async with components.dispatcher.db.transaction() as session:
+        await session.execute(text("UPDATE messages SET status = 'sending', lease_until = now() - interval '1 s'"))
+
+    assert await components.dispatcher.dispatch_once() == 1
+
+    assert first.accepted is not None
+    assert len((await sandbox_http.get("/_sandbox/sms", params={"to": phone})).json()) == 1
+    async with components.dispatcher.db.engine.connect() as conn:
+        recorded = (await conn.execute(text("SELECT status, provider_message_id FROM messages"))).one()
+    assert tuple(recorded) == ("sent", first.accepted.provider_message_id)

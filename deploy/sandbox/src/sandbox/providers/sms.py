@@ -1,4 +1,9 @@
-"""SMS gateways: TelOne, Econet and a generic HTTP gateway, each with its own request shape and API key."""
+"""SMS gateways: TelOne, Econet and a generic HTTP gateway, each with its own request shape and API key.
+
+Every gateway is idempotent on the client's key (an `Idempotency-Key` header, else the body's own
+client reference): a repeated key answers with the original message and stores nothing new, so a
+sender retrying after a lost answer never delivers the same SMS twice.
+"""
 
 import json
 import secrets
@@ -60,10 +65,12 @@ class SmsStore:
         self._default_behaviour = default_behaviour
         self.behaviour = default_behaviour.model_copy(deep=True)
         self.messages: list[SmsMessage] = []
+        self.by_key: dict[tuple[str, str], SmsMessage] = {}
 
     def reset(self) -> None:
         self.behaviour = self._default_behaviour.model_copy(deep=True)
         self.messages.clear()
+        self.by_key.clear()
 
     def find(self, *, to: str | None = None, provider: str | None = None) -> list[SmsMessage]:
         return [m for m in self.messages if (to is None or m.to == to) and (provider is None or m.provider == provider)]
@@ -82,6 +89,7 @@ def _accept(
     dispatcher: CallbackDispatcher,
     *,
     provider: str,
+    idempotency_key: str | None,
     message_id: str,
     to: str,
     text: str,
@@ -89,6 +97,16 @@ def _accept(
     callback_url: str,
     report: ReportBuilder,
 ) -> SmsMessage:
+    if idempotency_key:
+        original = store.by_key.get((provider, idempotency_key))
+        if original is not None:
+            if (original.to, original.text) != (to, text):
+                raise ProblemError(
+                    422,
+                    "idempotency key reused with a different message",
+                    extra={"error": "idempotency_key_reused"},
+                )
+            return original
     behaviour = store.behaviour
     outcome: SmsOutcome = "FAILED" if to in behaviour.failing_numbers else behaviour.outcome
     message = SmsMessage(
@@ -103,6 +121,8 @@ def _accept(
         received_at=datetime.now(UTC),
     )
     store.messages.append(message)
+    if idempotency_key:
+        store.by_key[(provider, idempotency_key)] = message
     callback = dispatcher.record(
         provider=provider,
         kind=f"delivery_report.{outcome.lower()}",
@@ -153,6 +173,7 @@ async def telone_send(
     urls: CallbackUrlsDep,
     settings: SettingsDep,
     x_api_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     if x_api_key != settings.telone_api_key:
         raise _unauthorized("TelOne")
@@ -160,6 +181,7 @@ async def telone_send(
         store,
         dispatcher,
         provider="telone",
+        idempotency_key=idempotency_key or body.reference,
         message_id=f"TLN{secrets.token_hex(10).upper()}",
         to=body.to,
         text=body.message,
@@ -209,6 +231,7 @@ async def econet_send(
     urls: CallbackUrlsDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     if authorization != f"ApiKey {settings.econet_api_key}":
         raise _unauthorized("Econet")
@@ -216,6 +239,7 @@ async def econet_send(
         store,
         dispatcher,
         provider="econet",
+        idempotency_key=idempotency_key or body.client_reference,
         message_id=secrets.token_hex(12),
         to=body.destination,
         text=body.text,
@@ -241,6 +265,7 @@ class GenericSms(BaseModel):
     text: str = Field(min_length=1, max_length=1600)
     sender: str | None = Field(default=None, alias="from", max_length=11)
     callback_url: str | None = None
+    client_ref: str | None = Field(default=None, max_length=255)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -257,6 +282,7 @@ async def generic_send(
     urls: CallbackUrlsDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     if authorization != f"Bearer {settings.generic_sms_api_key}":
         raise _unauthorized("generic gateway")
@@ -264,6 +290,7 @@ async def generic_send(
         store,
         dispatcher,
         provider="generic_sms",
+        idempotency_key=idempotency_key or body.client_ref,
         message_id=f"gen-{secrets.token_hex(10)}",
         to=body.to,
         text=body.text,
@@ -271,7 +298,7 @@ async def generic_send(
         callback_url=body.callback_url or urls.get("generic_sms"),
         report=_generic_report,
     )
-    return {"id": message.id, "status": "queued", "segments": message.segments}
+    return {"id": message.id, "status": "queued", "segments": message.segments, "client_ref": body.client_ref}
 
 
 routers = (telone, econet, generic)

@@ -1,4 +1,9 @@
-"""SMS gateways behind one interface: TelOne, Econet and a generic HTTP gateway, each its own request shape."""
+"""SMS gateways behind one interface: TelOne, Econet and a generic HTTP gateway, each its own request shape.
+
+`reference` is our message id and goes out as the idempotency key (header and the body's client
+reference): a message re-sent after a crash between the gateway's acceptance and our record of it
+is recognised by the gateway as the same message, not delivered twice.
+"""
 
 from typing import Any, Protocol
 
@@ -41,7 +46,11 @@ class TeloneGateway:
         if callback_url:
             body["callback_url"] = callback_url
         answer = await _post(
-            self._http, self.name, self._url, json=body, headers={"X-API-Key": self._key.get_secret_value()}
+            self._http,
+            self.name,
+            self._url,
+            json=body,
+            headers={"X-API-Key": self._key.get_secret_value(), "Idempotency-Key": reference},
         )
         return _accepted(self.name, answer.get("message_id"))
 
@@ -61,7 +70,7 @@ class EconetGateway:
             self.name,
             self._url,
             json=body,
-            headers={"Authorization": f"ApiKey {self._key.get_secret_value()}"},
+            headers={"Authorization": f"ApiKey {self._key.get_secret_value()}", "Idempotency-Key": reference},
         )
         return _accepted(self.name, answer.get("messageId"))
 
@@ -76,7 +85,7 @@ class GenericHttpGateway:
         self._http, self._url, self._key, self._sender = http, base_url.rstrip("/") + "/send", api_key, sender
 
     async def send(self, to: str, text: str, *, reference: str, callback_url: str | None) -> Accepted:
-        body = {"to": to, "text": text, "from": self._sender}
+        body = {"to": to, "text": text, "from": self._sender, "client_ref": reference}
         if callback_url:
             body["callback_url"] = callback_url
         answer = await _post(
@@ -84,7 +93,7 @@ class GenericHttpGateway:
             self.name,
             self._url,
             json=body,
-            headers={"Authorization": f"Bearer {self._key.get_secret_value()}"},
+            headers={"Authorization": f"Bearer {self._key.get_secret_value()}", "Idempotency-Key": reference},
         )
         return _accepted(self.name, answer.get("id"))
 
