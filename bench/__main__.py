@@ -32,7 +32,8 @@ def discovered() -> list[tuple[str, list[str]]]:
 def main() -> int:
     only = set(sys.argv[1:])
     runs = [b for b in BENCHMARKS + discovered() if not only or any(o in b[0] or o in " ".join(b[1]) for o in only)]
-    sections = [f"# Benchmark run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n", f"Machine: {os.cpu_count()} cores.\n"]
+    started_at = dt.datetime.now(dt.UTC)
+    sections = [f"# Benchmark run {started_at:%Y-%m-%d %H:%M} UTC\n", f"Machine: {os.cpu_count()} cores.\n"]
     failed = 0
     for title, argv in runs:
         print(f"\n=== {title}: python {' '.join(argv)}", flush=True)

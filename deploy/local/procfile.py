@@ -18,9 +18,8 @@ def procfile(migration_workers: int, notification_workers: int) -> str:
         lines.append(f"notifications{i + 1}: env NOTIFICATIONS_HTTP_PORT={port} python -m notifications")
     for i in range(migration_workers):
         port = 8003 if i == 0 else 8103 + i
-        lines.append(
-            f"worker{i + 1}: env MIGRATIONS_HTTP_PORT={port} MIGRATIONS_WORKER_NAME=worker{i + 1} python -m migration_worker"
-        )
+        env = f"MIGRATIONS_HTTP_PORT={port} MIGRATIONS_WORKER_NAME=worker{i + 1}"
+        lines.append(f"worker{i + 1}: env {env} python -m migration_worker")
     return "\n".join(lines) + "\n"
 
 

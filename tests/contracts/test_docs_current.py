@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _generator():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "deploy/local/gen_docs.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["gen_docs"] = module
     spec.loader.exec_module(module)
