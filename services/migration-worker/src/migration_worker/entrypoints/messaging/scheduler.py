@@ -37,8 +37,9 @@ class JobLoop:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("migration job failed")  # the job row and job_failed event carry the reason
-                continue
+                # The job row and job_failed event carry the reason; wait a poll interval before the next
+                # claim so a persistent fault (database down) is not retried in a hot loop.
+                log.exception("migration job failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.service.settings.scheduler_poll_seconds)
             self._wake.clear()
