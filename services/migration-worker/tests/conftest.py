@@ -11,8 +11,7 @@ from migration_worker.bootstrap import bootstrap
 from migration_worker.plans import SHIPPED
 from migration_worker.service_layer.handlers import MigrationService
 from migration_worker.settings import Settings
-from servicekit.alembic_env import upgrade_async
-from servicekit.testing import create_database, database_url, drop_database, unique_name
+from servicekit.testing import create_database, database_url, drop_database, migrated_database, unique_name
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
@@ -42,13 +41,8 @@ async def make_target() -> AsyncIterator[Callable[[str | None], object]]:
 
 @pytest.fixture
 async def worker_db() -> AsyncIterator[str]:
-    name = unique_name("test_migworker")
-    url = await create_database(name)
-    await upgrade_async(ALEMBIC_INI, url)
-    try:
+    async with migrated_database("test_migworker", ALEMBIC_INI) as url:
         yield url
-    finally:
-        await drop_database(name)
 
 
 @pytest.fixture

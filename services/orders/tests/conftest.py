@@ -11,20 +11,15 @@ from orders.settings import Settings
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import create_database, delete_namespace, drop_database, unique_name
+from servicekit.testing import create_database, delete_namespace, drop_database, migrated_database, unique_name
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
 
 @pytest.fixture
 async def orders_db() -> AsyncIterator[str]:
-    name = unique_name("test_orders")
-    url = await create_database(name)
-    await upgrade_async(ALEMBIC_INI, url)
-    try:
+    async with migrated_database("test_orders", ALEMBIC_INI) as url:
         yield url
-    finally:
-        await drop_database(name)
 
 
 @pytest.fixture

@@ -18,10 +18,14 @@ from contracts.orders import Contact, OrderCreated
 from payments.bootstrap import PaymentsApp, build
 from payments.settings import Settings
 from sandbox import RunningSandbox, SandboxSettings, sandbox_in_thread
-from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import AMQP_URL, create_database, delete_namespace, drop_database, unique_name
+from servicekit.testing import (
+    AMQP_URL,
+    delete_namespace,
+    migrated_database,
+    unique_name,
+)
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 T = TypeVar("T")
@@ -35,13 +39,8 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 async def payments_db() -> AsyncIterator[str]:
-    name = unique_name("test_payments")
-    url = await create_database(name)
-    await upgrade_async(ALEMBIC_INI, url)
-    try:
+    async with migrated_database("test_payments", ALEMBIC_INI) as url:
         yield url
-    finally:
-        await drop_database(name)
 
 
 def settings_for(db_url: str, namespace: str, sandbox: RunningSandbox, **overrides: Any) -> Settings:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aio_pika
 import asyncpg
@@ -69,3 +71,17 @@ async def delete_namespace(namespace: str, queues: Iterable[str], retry_delays_m
     for queue in queues:
         names += [queue, f"{queue}.parking", *(f"{queue}.retry.{d}ms" for d in retry_delays_ms)]
     await delete_queues(names, [f"{namespace}oneclass.events", f"{namespace}oneclass.dead-letter"])
+
+
+@asynccontextmanager
+async def migrated_database(prefix: str, alembic_ini: Path) -> AsyncIterator[str]:
+    """A throwaway database with a service's migrations applied; dropped afterwards."""
+    from servicekit.alembic_env import upgrade_async
+
+    name = unique_name(prefix)
+    url = await create_database(name)
+    try:
+        await upgrade_async(alembic_ini, url)
+        yield url
+    finally:
+        await drop_database(name)
