@@ -49,4 +49,7 @@ async def audit(
     entity_id: Annotated[str | None, Query(alias="id", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditLogRow]:
+    # PostgreSQL text cannot hold NUL, so such a filter would fail in the database instead of matching nothing
+    if any("\x00" in value for value in (entity, entity_id) if value is not None):
+        raise Problem(422, "Validation failed", "'entity' and 'id' must not contain NUL characters.")
     return await views.audit_trail(uow, entity=entity, entity_id=entity_id, limit=limit)
