@@ -10,6 +10,7 @@ messages outside the parking queues."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,9 +25,10 @@ pytestmark = pytest.mark.e2e
 
 SERVICES = ["orders", "payments", "notifications"]
 OUTAGE_SECONDS = 4.0
+LEASE_SECONDS = 10
 
 
-def _grows(placed: list[object], by: int, timeout: float = 90.0) -> None:
+def _grows(placed: Sequence[object], by: int, timeout: float = 90.0) -> None:
     """Let the workload make progress between faults (progress, not time, is what we wait for)."""
     target = len(placed) + by
     deadline = time.monotonic() + timeout
@@ -43,7 +45,13 @@ def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Pat
     pg_port = proxies.add("postgresql", pg.hostname or "127.0.0.1", pg.port or 5432)
     injected: list[str] = []
     try:
-        with running_system(tmp_path, SERVICES, AMQP_URL=via(AMQP_URL, amqp_port)) as system:
+        with running_system(
+            tmp_path,
+            SERVICES,
+            AMQP_URL=via(AMQP_URL, amqp_port),
+            # the SIGKILLed replica's claimed messages are sent again once this lease runs out
+            NOTIFICATIONS_DISPATCH_LEASE_SECONDS=str(LEASE_SECONDS),
+        ) as system:
             with workload_running(system, pay_every=2) as load:
                 _grows(load.placed, 3)
                 for service in SERVICES:
