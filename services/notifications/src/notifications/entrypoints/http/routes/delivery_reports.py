@@ -11,6 +11,7 @@ from servicekit.http import SessionDep
 from servicekit.problems import Problem
 
 from notifications.adapters.providers.whatsapp import valid_hub_signature
+from notifications.entrypoints.http.addresses import normalised_or_422
 from notifications.entrypoints.http.dependencies import ComponentsDep
 from notifications.service_layer import preferences, reports
 
@@ -90,6 +91,6 @@ class InboundSms(BaseModel):
     summary="An inbound SMS (reply): STOP opts the sender out of SMS",
 )
 async def inbound_sms(body: InboundSms, session: SessionDep, components: ComponentsDep) -> dict[str, Any]:
-    address = components.normalise(body.from_)
+    address = normalised_or_422(components, body.from_, "from")
     stopped = await preferences.handle_reply(session, components.vault, address, body.text)
     return {"opted_out": stopped}

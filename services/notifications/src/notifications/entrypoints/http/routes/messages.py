@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlmodel import col
 
 from notifications.adapters.tables import MessageAttemptRow, MessageRow
-from notifications.domain.phone import InvalidPhoneNumber
+from notifications.entrypoints.http.addresses import normalised_or_422
 from notifications.entrypoints.http.dependencies import ComponentsDep
 
 router = APIRouter(prefix="/api/v1/notifications/messages", tags=["communication log"])
@@ -97,12 +97,7 @@ async def list_messages(
     if order_id is not None:
         conditions.append(col(MessageRow.order_id) == order_id)
     if recipient:
-        try:
-            normalised = components.normalise(recipient)
-        except InvalidPhoneNumber as exc:
-            raise Problem(
-                422, "Invalid recipient", f"recipient must be an e-mail address or a phone number: {exc}"
-            ) from None
+        normalised = normalised_or_422(components, recipient, "recipient")
         conditions.append(col(MessageRow.recipient_hash) == components.vault.blind_index(normalised))
     if channel is not None:
         conditions.append(col(MessageRow.channel) == channel)
