@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.schemas import all_schemas
+import yaml
 from faststream.specification import AsyncAPI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,9 @@ def documents() -> dict[Path, str]:
             print(f"{name}: not documented ({exc})", file=sys.stderr)
             continue
         spec = AsyncAPI(runtime.broker, title=TITLES[name], version="1.0.0", schema_version="3.0.0")
-        out[ROOT / f"docs/asyncapi/{name}.yaml"] = spec.to_specification().to_yaml()
+        # Keys sorted: the order subscriptions are registered in must not churn the committed file.
+        document = yaml.safe_load(spec.to_specification().to_yaml())
+        out[ROOT / f"docs/asyncapi/{name}.yaml"] = yaml.safe_dump(document, sort_keys=True, allow_unicode=True)
         out[ROOT / f"docs/openapi/{name}.json"] = json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
     return out
 
