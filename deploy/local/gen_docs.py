@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.schemas import all_schemas
 import yaml
+from contracts.schemas import all_schemas
 from faststream.specification import AsyncAPI
 
 ROOT = Path(__file__).resolve().parents[2]
