@@ -1,6 +1,7 @@
 """Circuit breakers (per process) and rate limits (shared by every replica through Redis)."""
 
 import time
+import uuid
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -32,30 +33,43 @@ class CircuitBreaker:
             self.opened_at = self._clock()
 
 
-# Atomic check-and-count: never counts past the limit, so a refused send costs no quota.
+# Sliding one-hour window, atomically: drop entries older than the window, refuse when the window is
+# full (answering how long until its oldest entry leaves), else record this send. A refused send costs
+# no quota, and no hour-long span ever holds more than the limit (a fixed window lets 2x through
+# around its boundary).
 _TAKE = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used >= tonumber(ARGV[1]) then return -1 end
-used = redis.call('INCR', KEYS[1])
-if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return used
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return -math.max(1, math.ceil((tonumber(oldest[2]) + window - now) * 1000))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+return 1
 """
 
 
 class RateLimiter:
-    """Fixed one-hour windows per provider, counted in Redis so that all replicas share one quota."""
+    """Sliding one-hour windows per provider, kept in Redis so that all replicas share one quota."""
 
     def __init__(self, redis: Redis, prefix: str, window_s: int = 3600, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._prefix, self._window, self._clock = redis, prefix, window_s, clock
         self._take = redis.register_script(_TAKE)
+        self._free_in_s = float(window_s)
 
     def _key(self, provider: str) -> str:
-        return f"{self._prefix}ratelimit:{provider}:{int(self._clock()) // self._window}"
+        return f"{self._prefix}ratelimit:{provider}"
 
     async def acquire(self, provider: str, limit: int) -> bool:
-        used = await self._take(keys=[self._key(provider)], args=[limit, self._window * 2])
-        return int(used) >= 0
+        answer = int(
+            await self._take(keys=[self._key(provider)], args=[self._clock(), self._window, limit, uuid.uuid4().hex])
+        )
+        if answer < 0:
+            self._free_in_s = -answer / 1000
+            return False
+        return True
 
     def next_window_in(self) -> float:
-        now = self._clock()
-        return self._window - (now % self._window)
+        """Seconds until the most recently refused provider has room again."""
+        return self._free_in_s
