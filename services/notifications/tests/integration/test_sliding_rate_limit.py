@@ -3,9 +3,8 @@
 import uuid
 
 import pytest
-from redis.asyncio import Redis
-
 from notifications.adapters.resilience import RateLimiter
+from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
 
