@@ -1,11 +1,13 @@
 """The dispatcher alone (no broker): a crashed replica's lease expires and the message is sent once."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from contracts.envelope import Envelope
 from notifications.adapters.repository import Recipient, insert_messages
 from notifications.bootstrap import Components, build
 from notifications.service_layer.planning import MessageSpec
@@ -14,6 +16,7 @@ from sandbox import RunningSandbox
 from sqlalchemy import text
 
 from .conftest import settings_for
+from .events import order_created, plan_created
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +122,28 @@ async def test_a_replica_killed_after_the_gateway_accepted_does_not_send_twice(
     async with components.dispatcher.db.engine.connect() as conn:
         recorded = (await conn.execute(text("SELECT status, provider_message_id FROM messages"))).one()
     assert tuple(recorded) == ("sent", first.accepted.provider_message_id)
+
+
+async def test_an_event_racing_its_order_created_is_planned_not_stranded(components: Components) -> None:
+    school_id = uuid4()
+    created = Envelope.wrap(order_created(school_id, phone="+263771110004"))
+    plan = Envelope.wrap(plan_created(created.data.order_id, school_id))
+    db = components.dispatcher.db
+
+    # order_created is being planned (contact written, not yet committed) when the plan event arrives.
+    async with db.transaction() as first:
+        await components.planner.handle_event(created, first)
+        racing = asyncio.create_task(_handle_in_own_transaction(components, plan))
+        await asyncio.sleep(0.2)  # give the racing transaction its chance to look for the contact
+    await racing
+
+    async with db.engine.connect() as conn:
+        templates = (await conn.execute(text("SELECT template FROM messages WHERE channel = 'sms'"))).scalars().all()
+        deferred = (await conn.execute(text("SELECT count(*) FROM deferred_events"))).scalar_one()
+    assert sorted(templates) == ["order_created", "payment_plan_created"]
+    assert deferred == 0
+
+
+async def _handle_in_own_transaction(components: Components, envelope: Envelope[Any]) -> None:
+    async with components.dispatcher.db.transaction() as session:
+        await components.planner.handle_event(envelope, session)

@@ -82,6 +82,14 @@ class Planner:
         order_id: UUID | None = getattr(payload, "order_id", None)
         school_id: UUID | None = getattr(payload, "school_id", None) or envelope.school_id
         contact = getattr(payload, "contact", None)
+        if order_id is not None:
+            # One order's events are planned one at a time: otherwise an event that finds no contact
+            # yet can be deferred while order_created (bringing the contact) commits beside it
+            # without seeing that deferral, and the event would wait for a replay that never comes.
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('notifications-order:' || :order))"),
+                {"order": str(order_id)},
+            )
         if contact is not None and order_id is not None and school_id is not None:
             await repository.remember_order_contact(
                 session,
