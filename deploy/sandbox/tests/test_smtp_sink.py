@@ -43,3 +43,15 @@ async def test_smtp_fault_is_a_temporary_failure(sandbox: RunningSandbox, inspec
 
     assert refused.value.code == 451
     assert len((await inspect.get("/_sandbox/emails")).json()) == 1
+
+
+async def test_a_resent_message_id_is_delivered_once(sandbox: RunningSandbox, inspect: httpx.AsyncClient) -> None:
+    first, resent, other = (_message("head@school.example") for _ in range(3))
+    first["Message-ID"] = resent["Message-ID"] = "<msg-1@oneclass.example>"
+    other["Message-ID"] = "<msg-2@oneclass.example>"
+    for message in (first, resent, other):
+        await aiosmtplib.send(message, hostname=sandbox.smtp_host, port=sandbox.smtp_port)
+
+    stored = (await inspect.get("/_sandbox/emails", params={"to": "head@school.example"})).json()
+    ids = sorted(e["headers"]["Message-ID"] for e in stored)
+    assert ids == ["<msg-1@oneclass.example>", "<msg-2@oneclass.example>"]

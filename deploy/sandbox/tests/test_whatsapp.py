@@ -63,3 +63,16 @@ def test_failed_outcome_and_bad_requests(sandbox: RunningSandbox, client: httpx.
     assert unauthorized.status_code == 401
     assert unauthorized.json()["error"]["code"] == 190
     assert missing_template.status_code == 422
+
+
+def test_a_retried_send_with_the_same_key_is_one_message(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    url = "/whatsapp/v21.0/106540352242922/messages"
+    auth = {"Authorization": f"Bearer {sandbox.settings.whatsapp_access_token}"}
+
+    first = client.post(url, json=TEMPLATE, headers={**auth, "Idempotency-Key": "msg-1"})
+    retried = client.post(url, json=TEMPLATE, headers={**auth, "Idempotency-Key": "msg-1"})
+    other = client.post(url, json=TEMPLATE, headers={**auth, "Idempotency-Key": "msg-2"})
+
+    assert retried.json()["messages"][0]["id"] == first.json()["messages"][0]["id"]
+    assert other.json()["messages"][0]["id"] != first.json()["messages"][0]["id"]
+    assert len(client.get("/_sandbox/whatsapp").json()) == 2

@@ -46,6 +46,10 @@ class EmailStore:
     def reset(self) -> None:
         self.messages.clear()
 
+    def seen(self, email: StoredEmail) -> bool:
+        message_id = email.headers.get("Message-ID")
+        return message_id is not None and any(m.headers.get("Message-ID") == message_id for m in self.messages)
+
     def find(self, to: str | None = None) -> list[StoredEmail]:
         if to is None:
             return list(self.messages)
@@ -87,7 +91,10 @@ class SinkHandler:
             return "451 4.3.0 Injected fault: mail system unavailable, try again later"
         raw = envelope.original_content or envelope.content or b""
         assert isinstance(raw, bytes)
-        self._store.messages.append(parse_email(envelope.mail_from or "", list(envelope.rcpt_tos), raw))
+        email = parse_email(envelope.mail_from or "", list(envelope.rcpt_tos), raw)
+        # A resend after a lost answer carries the same Message-ID: accepted again, delivered once.
+        if not self._store.seen(email):
+            self._store.messages.append(email)
         return "250 2.0.0 Message accepted for delivery"
 
 

@@ -94,10 +94,12 @@ class WhatsAppStore:
         self._default_behaviour = default_behaviour
         self.behaviour = default_behaviour.model_copy(deep=True)
         self.messages: list[WhatsAppMessage] = []
+        self.by_key: dict[str, WhatsAppMessage] = {}
 
     def reset(self) -> None:
         self.behaviour = self._default_behaviour.model_copy(deep=True)
         self.messages.clear()
+        self.by_key.clear()
 
     def find(self, *, to: str | None = None) -> list[WhatsAppMessage]:
         return [m for m in self.messages if to is None or m.to == to]
@@ -199,9 +201,14 @@ async def send_message(
     urls: CallbackUrlsDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     if authorization != f"Bearer {settings.whatsapp_access_token}":
         raise _graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+    # A repeated key is the same message: the original wamid, nothing stored or reported again.
+    original = store.by_key.get(idempotency_key) if idempotency_key else None
+    if original is not None:
+        return _sent(body, original.id)
     wamid = "wamid." + base64.b64encode(secrets.token_bytes(24)).decode()
     message = WhatsAppMessage(
         id=wamid,
@@ -213,7 +220,13 @@ async def send_message(
         received_at=datetime.now(UTC),
     )
     store.messages.append(message)
+    if idempotency_key:
+        store.by_key[idempotency_key] = message
     _schedule_statuses(store, dispatcher, settings, urls.get("whatsapp"), message)
+    return _sent(body, wamid)
+
+
+def _sent(body: SendMessage, wamid: str) -> dict[str, Any]:
     return {
         "messaging_product": "whatsapp",
         "contacts": [{"input": body.to, "wa_id": body.to.lstrip("+")}],

@@ -86,13 +86,15 @@ class Sender:
             name, _, language = (m.wa_template or "").partition(":")
 
             async def whatsapp() -> Accepted:
-                return await self.whatsapp.send_template(m.address, name, language or "en", list(m.wa_params))
+                return await self.whatsapp.send_template(
+                    m.address, name, language or "en", list(m.wa_params), reference=m.reference
+                )
 
             return [(self.whatsapp.name, whatsapp)]
         if m.channel == "email":
 
             async def email() -> Accepted:
-                return await self.mailer.send(m.address, m.subject or "", m.body, m.html)
+                return await self.mailer.send(m.address, m.subject or "", m.body, m.html, reference=m.reference)
 
             return [(self.mailer.name, email)]
         raise ValueError(f"unknown channel {m.channel!r}")

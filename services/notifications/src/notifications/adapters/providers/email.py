@@ -26,12 +26,15 @@ class SmtpMailer:
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password, self._tls, self._timeout = username, password, use_tls, timeout
 
-    async def send(self, to: str, subject: str, text: str, html: str | None) -> Accepted:
+    async def send(
+        self, to: str, subject: str, text: str, html: str | None, *, reference: str | None = None
+    ) -> Accepted:
+        """`reference` (our message id) makes the Message-ID stable, so a resend is recognisable as one."""
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
         message["Subject"] = subject
-        message_id = make_msgid(domain="oneclass.example")
+        message_id = f"<{reference}@oneclass.example>" if reference else make_msgid(domain="oneclass.example")
         message["Message-ID"] = message_id
         message.set_content(text)
         if html:

@@ -17,7 +17,10 @@ class WhatsAppCloud:
         self._url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
         self._token = token
 
-    async def send_template(self, to: str, name: str, language: str, params: list[str]) -> Accepted:
+    async def send_template(
+        self, to: str, name: str, language: str, params: list[str], *, reference: str | None = None
+    ) -> Accepted:
+        """`reference` (our message id) is the idempotency key: a resend is recognised, not delivered twice."""
         body = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -30,9 +33,10 @@ class WhatsAppCloud:
             },
         }
         try:
-            response = await self._http.post(
-                self._url, json=body, headers={"Authorization": f"Bearer {self._token.get_secret_value()}"}
-            )
+            headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+            if reference:
+                headers["Idempotency-Key"] = reference
+            response = await self._http.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ProviderError(self.name, f"{type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:
