@@ -65,6 +65,11 @@ ensure_rabbitmq() {
     apt_install rabbitmq-server
   fi
   is_root || die "RabbitMQ is stopped. Start it: sudo rabbitmq-server -detached"
+  # The node inherits a 1,024 soft file limit; every quorum queue and connection needs descriptors.
+  local env_conf=/etc/rabbitmq/rabbitmq-env.conf
+  if [ -d /etc/rabbitmq ] && ! grep -q "ulimit -S -n" "$env_conf" 2>/dev/null; then
+    echo 'ulimit -S -n 20000 2>/dev/null || true' >> "$env_conf"
+  fi
   say "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for RabbitMQ "port_open 5672 && rabbitmqctl -q await_startup >/dev/null 2>&1" 120
