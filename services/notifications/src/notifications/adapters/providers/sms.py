@@ -5,6 +5,7 @@ reference): a message re-sent after a crash between the gateway's acceptance and
 is recognised by the gateway as the same message, not delivered twice.
 """
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import httpx
@@ -35,67 +36,61 @@ async def _post(
     return body
 
 
-class TeloneGateway:
-    name = "telone"
+class JsonSmsGateway(ABC):
+    """A gateway taking one JSON message per request; subclasses name their wire fields and auth."""
+
+    name: str
+    path: str
+    fields: tuple[str, str, str, str]  # recipient, text, sender, our reference
+    callback_field: str
+    id_field: str
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: SecretStr, sender: str) -> None:
-        self._http, self._url, self._key, self._sender = http, base_url.rstrip("/") + "/sms", api_key, sender
+        self._http, self._url, self._key, self._sender = http, base_url.rstrip("/") + self.path, api_key, sender
+
+    @abstractmethod
+    def auth_headers(self, key: str) -> dict[str, str]:
+        """Each gateway authenticates its own way."""
 
     async def send(self, to: str, text: str, *, reference: str, callback_url: str | None) -> Accepted:
-        body = {"to": to, "message": text, "sender_id": self._sender, "reference": reference}
+        body = dict(zip(self.fields, (to, text, self._sender, reference), strict=True))
         if callback_url:
-            body["callback_url"] = callback_url
-        answer = await _post(
-            self._http,
-            self.name,
-            self._url,
-            json=body,
-            headers={"X-API-Key": self._key.get_secret_value(), "Idempotency-Key": reference},
-        )
-        return _accepted(self.name, answer.get("message_id"))
+            body[self.callback_field] = callback_url
+        headers = {**self.auth_headers(self._key.get_secret_value()), "Idempotency-Key": reference}
+        answer = await _post(self._http, self.name, self._url, json=body, headers=headers)
+        return _accepted(self.name, answer.get(self.id_field))
 
 
-class EconetGateway:
-    name = "econet"
+class TeloneGateway(JsonSmsGateway):
+    name, path, id_field, callback_field = "telone", "/sms", "message_id", "callback_url"
+    fields = ("to", "message", "sender_id", "reference")
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: SecretStr, sender: str) -> None:
-        self._http, self._url, self._key, self._sender = http, base_url.rstrip("/") + "/messages", api_key, sender
-
-    async def send(self, to: str, text: str, *, reference: str, callback_url: str | None) -> Accepted:
-        body = {"destination": to, "text": text, "source": self._sender, "clientReference": reference}
-        if callback_url:
-            body["dlrUrl"] = callback_url
-        answer = await _post(
-            self._http,
-            self.name,
-            self._url,
-            json=body,
-            headers={"Authorization": f"ApiKey {self._key.get_secret_value()}", "Idempotency-Key": reference},
-        )
-        return _accepted(self.name, answer.get("messageId"))
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"X-API-Key": key}
 
 
-class GenericHttpGateway:
+class EconetGateway(JsonSmsGateway):
+    name, path, id_field, callback_field = "econet", "/messages", "messageId", "dlrUrl"
+    fields = ("destination", "text", "source", "clientReference")
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"ApiKey {key}"}
+
+
+class GenericHttpGateway(JsonSmsGateway):
     """Any gateway speaking the common `{to, text, from}` + bearer-token shape."""
+
+    name, path, id_field, callback_field = "generic_sms", "/send", "id", "callback_url"
+    fields = ("to", "text", "from", "client_ref")
 
     def __init__(
         self, http: httpx.AsyncClient, base_url: str, api_key: SecretStr, sender: str, name: str = "generic_sms"
     ) -> None:
+        super().__init__(http, base_url, api_key, sender)
         self.name = name
-        self._http, self._url, self._key, self._sender = http, base_url.rstrip("/") + "/send", api_key, sender
 
-    async def send(self, to: str, text: str, *, reference: str, callback_url: str | None) -> Accepted:
-        body = {"to": to, "text": text, "from": self._sender, "client_ref": reference}
-        if callback_url:
-            body["callback_url"] = callback_url
-        answer = await _post(
-            self._http,
-            self.name,
-            self._url,
-            json=body,
-            headers={"Authorization": f"Bearer {self._key.get_secret_value()}", "Idempotency-Key": reference},
-        )
-        return _accepted(self.name, answer.get("id"))
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
 
 
 def _accepted(provider: str, message_id: object) -> Accepted:
