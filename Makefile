@@ -9,7 +9,7 @@ ROLE ?= school_admin
 SCHOOL ?=
 PYTEST_ARGS ?=
 
-.PHONY: help tools deps infra db setup run test lint format docs bench demo token fuzz soak clean
+.PHONY: help tools deps infra db setup run test lint format docs bench bench-tools demo token fuzz soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,8 +54,11 @@ format: deps
 docs: deps ## regenerate AsyncAPI, OpenAPI and contract snapshots under docs/ and contracts
 	@$(UV) run python deploy/local/gen_docs.py
 
-bench: setup ## run every benchmark; each prints its figure beside a baseline from the same run
+bench: setup bench-tools ## run every benchmark; each prints its figure beside a baseline from the same run
 	@$(UV) run python -m bench
+
+bench-tools: ## install the load generator (wrk) the HTTP benchmarks drive
+	@bash deploy/local/ensure-bench-tools.sh
 
 demo: setup ## a scripted walk through the whole system against running services
 	@$(UV) run python deploy/local/demo.py
@@ -69,5 +72,5 @@ clean:
 fuzz: deps infra ## longer API fuzzing (schemathesis, FUZZ_EXAMPLES per operation) and broker poison messages
 	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(UV) run pytest tests/fuzz $(PYTEST_ARGS)
 
-soak: setup ## ten minutes of mixed load (SOAK_SECONDS to change); figures in docs/soak-latest.md, plot docs/soak.png
+soak: setup bench-tools ## ten minutes of mixed load (SOAK_SECONDS to change); figures in docs/soak-latest.md, plot docs/soak.png
 	@$(UV) run python -m bench.soak
