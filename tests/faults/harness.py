@@ -446,9 +446,6 @@ def _unpublished(system: System, service: str) -> int:
     return int(query(system, service, "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")[0]["n"])
 
 
-NOTIFICATIONS_SETTLE_S = 90.0
-
-
 def _unfinished_messages(system: System) -> int:
     """Message rows still to be sent: due, retrying, or claimed by a replica (live or dead)."""
     rows = query(system, "notifications", "SELECT count(*) AS n FROM messages WHERE status IN ('pending', 'sending')")
@@ -484,7 +481,7 @@ def _check_sms(system: System, placed: list[Placed], ledger: Ledger, budget: Bud
         now = counts()
         return now if all(s == log == want for s, log, want in now.values()) else None
 
-    budget.wait(ledger, "every SMS sent as often as logged and expected", settled, NOTIFICATIONS_SETTLE_S)
+    budget.wait(ledger, "every SMS sent as often as logged and expected", settled)
     by_order = {p.order_id: p for p in placed}
     for order_id, (sent, log, want) in counts().items():
         line = f"{order_id}: sent {sent}, logged {log}, expected {want}"

@@ -1,0 +1,138 @@
+"""Stateful fuzzing of orders: schemathesis chains operations through OpenAPI links, so generated
+sequences reach real resources (place an order, then read, change, move and add tasks to *that*
+order; request a quote, then read it and order from it) instead of mostly hitting 404s.
+
+The services' documents declare no links, so the links are added here to the loaded copy of the live
+document (the service itself is not changed). Checks on every step: no 5xx, the response matches the
+documented schema, and a resource the API just created can be read back (`ensure_resource_availability`).
+`make test` runs FUZZ_STATEFUL_EXAMPLES scenarios (default 8); `make fuzz` runs more."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import os
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import ensure_resource_availability, response_schema_conformance
+
+from tests.fuzz.test_openapi_fuzz import ADMIN
+from tests.support.system import System
+
+pytestmark = pytest.mark.e2e
+
+SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", os.environ.get("FUZZ_EXAMPLES", "8")))
+STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "6"))
+CHECKS = [not_a_server_error, response_schema_conformance, ensure_resource_availability]
+API = "/api/v1/migration-services"
+ORDER_ID = "$response.body#/id"
+
+# (source method, source path, status) -> [(target method, target path, parameters, request body)]
+LINKS: dict[tuple[str, str, str], list[tuple[str, str, dict[str, str], dict[str, str] | None]]] = {
+    ("post", f"{API}/orders", "201"): [
+        ("get", f"{API}/orders/{{order_id}}", {"order_id": ORDER_ID}, None),
+        ("put", f"{API}/orders/{{order_id}}", {"order_id": ORDER_ID}, None),
+        ("patch", f"{API}/orders/{{order_id}}/status", {"order_id": ORDER_ID}, None),
+        ("get", f"{API}/orders/{{order_id}}/tasks", {"order_id": ORDER_ID}, None),
+        ("post", f"{API}/orders/{{order_id}}/tasks", {"order_id": ORDER_ID}, None),
+        ("get", f"{API}/orders/{{order_id}}/milestones", {"order_id": ORDER_ID}, None),
+        ("get", f"{API}/orders/{{order_id}}/data-sources", {"order_id": ORDER_ID}, None),
+        ("post", f"{API}/orders/{{order_id}}/team", {"order_id": ORDER_ID}, None),
+    ],
+    ("get", f"{API}/orders/{{order_id}}", "200"): [
+        (
+            "patch",
+            f"{API}/orders/{{order_id}}/milestones/{{milestone_id}}",
+            {"order_id": ORDER_ID, "milestone_id": "$response.body#/milestones/0/id"},
+            None,
+        ),
+        ("patch", f"{API}/orders/{{order_id}}/status", {"order_id": ORDER_ID}, None),
+    ],
+    ("patch", f"{API}/orders/{{order_id}}/status", "200"): [
+        ("get", f"{API}/orders/{{order_id}}", {"order_id": ORDER_ID}, None),
+        ("patch", f"{API}/orders/{{order_id}}/status", {"order_id": ORDER_ID}, None),
+    ],
+    ("post", f"{API}/orders/{{order_id}}/tasks", "201"): [
+        ("put", f"{API}/tasks/{{task_id}}", {"task_id": "$response.body#/id"}, None),
+        ("get", f"{API}/orders/{{order_id}}/tasks", {"order_id": "$response.body#/order_id"}, None),
+    ],
+    ("post", f"{API}/quotes", "201"): [
+        ("get", f"{API}/quotes/{{quote_id}}", {"quote_id": "$response.body#/id"}, None),
+        (
+            "post",
+            f"{API}/orders",
+            {},
+            {
+                "package_code": "$response.body#/package/code",
+                "student_count": "$response.body#/student_count",
+                "payment_option": "$response.body#/payment_option",
+                "school_id": "$response.body#/school_id",
+            },
+        ),
+    ],
+    ("post", f"{API}/care-packages", "201"): [
+        ("get", f"{API}/care-packages/{{code}}", {"code": "$response.body#/code"}, None),
+        ("put", f"{API}/care-packages/{{code}}", {"code": "$response.body#/code"}, None),
+    ],
+}
+
+
+def with_links(document: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A copy of the document with LINKS declared on the source operations' responses."""
+    linked = copy.deepcopy(document)
+    paths = linked["paths"]
+    added = 0
+    for (method, path, status), targets in LINKS.items():
+        response = paths[path][method]["responses"][status]
+        links = response.setdefault("links", {})
+        for target_method, target_path, parameters, body in targets:
+            link: dict[str, Any] = {"operationId": paths[target_path][target_method]["operationId"]}
+            if parameters:
+                link["parameters"] = parameters
+            if body is not None:
+                link["requestBody"] = body
+            links[f"{target_method.upper()} {target_path.removeprefix(API)}"] = link
+            added += 1
+    return linked, added
+
+
+def test_orders_linked_sequences_answer_without_5xx_and_as_documented(fuzz_system: System) -> None:
+    base_url = fuzz_system.url("orders")
+    document, added = with_links(httpx.get(f"{base_url}/openapi.json", timeout=30).json())
+    schema = schemathesis.openapi.from_dict(document)
+    assert schema.statistic.transitions.total >= added, "the added links were not taken up by schemathesis"
+    reached: collections.Counter[str] = collections.Counter()
+
+    class OrdersWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": base_url, "headers": ADMIN, "timeout": 30}
+
+        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+            super().after_call(response, case)
+            reached[f"{case.method} {case.path} {response.status_code}"] += 1
+
+        def validate_response(
+            self, response: Any, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response, checks=CHECKS, transport_kwargs=kwargs or None, recorder=getattr(self, "recorder", None)
+            )
+
+    OrdersWorkflow.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=SCENARIOS <= 8,  # the short `make test` run is reproducible
+            database=None,
+        )
+    )
+    print(f"[reliability] stateful orders: {sum(reached.values())} calls; {dict(reached.most_common(12))}")
+    # the point of stateful fuzzing: later steps act on resources earlier steps created
+    assert reached[f"GET {API}/orders/{{order_id}} 200"] > 0, dict(reached)
