@@ -39,6 +39,22 @@ class StartJob(Payload):
     offline_mode: bool = False
 
 
+class LoadBatch(Payload):
+    """One key range of one entity of a running job. Published by the replica coordinating the job,
+    consumed by every worker replica from one quorum queue (competing consumers); loading it twice is
+    harmless because the batch's checkpoint commits with its rows."""
+
+    producer = "migrations"
+    event = "load_batch"
+    is_command = True
+
+    job_id: UUID
+    entity: str
+    batch_no: int = Field(ge=0)
+    lo: int = Field(ge=0, description="row numbers lo < _row_no <= hi of the prepared entity")
+    hi: int = Field(ge=0)
+
+
 class EntityProgress(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -12,6 +12,7 @@ from contracts.migrations import (
     JobFailed,
     JobProgress,
     JobScheduled,
+    LoadBatch,
     StartJob,
 )
 from contracts.notifications import NotificationDelivered, NotificationFailed, NotificationSent
@@ -55,6 +56,7 @@ ALL_MESSAGES: tuple[type[Payload], ...] = (
     JobProgress,
     JobCompleted,
     JobFailed,
+    LoadBatch,
 )
 
 BY_ROUTING_KEY: dict[str, type[Payload]] = {m.routing_key(): m for m in ALL_MESSAGES}
@@ -79,7 +81,7 @@ PUBLISHED_BY: dict[str, tuple[type[Payload], ...]] = {
         InstallmentOverdue,
     ),
     "notifications": (NotificationSent, NotificationFailed, NotificationDelivered),
-    "migration-worker": (DryRunCompleted, JobScheduled, JobProgress, JobCompleted, JobFailed),
+    "migration-worker": (DryRunCompleted, JobScheduled, JobProgress, JobCompleted, JobFailed, LoadBatch),
 }
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import asyncpg
+from migration_worker.adapters.sources import CsvFolderSource
 from migration_worker.domain.plan import Plan
 from migration_worker.domain.sqlgen import q
+from migration_worker.engine.engine import EngineOptions, MigrationEngine
 
 
 async def target_checksum(dsn: str, plan: Plan) -> dict[str, tuple[int, str]]:
@@ -40,3 +45,9 @@ async def count(dsn: str, sql: str, *args: object) -> int:
         return int(await conn.fetchval(sql, *args))
     finally:
         await conn.close()
+
+
+async def reference_checksum(plan: Plan, source: Path, dsn: str) -> dict[str, tuple[int, str]]:
+    """The target one in-process worker builds from `source` into the empty target `dsn`."""
+    await MigrationEngine(plan, CsvFolderSource(source), dsn, EngineOptions(concurrency=1)).run(str(uuid.uuid4()))
+    return await target_checksum(dsn, plan)

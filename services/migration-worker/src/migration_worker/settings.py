@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 from pydantic import Field
@@ -25,12 +26,24 @@ class Settings(ServiceSettings):
     )
     concurrency: int = Field(2, ge=1, le=64, description="connections loading batches in parallel per worker")
     batch_size: int | None = Field(None, ge=1, description="override of the plan's batch size")
-    worker_name: str = Field(default_factory=socket.gethostname)
+    worker_name: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="replica id recorded with every batch checkpoint (host name and process id by default)",
+    )
     backup_retention_hours: float = 48.0
     archive_retention_days: int = 90
     log_dir: str = "var/log/migrations"
     progress_interval_seconds: float = 2.0
     scheduler_poll_seconds: float = 30.0
+    batch_messages: bool = Field(
+        True, description="the worker loads batches from load_batch messages all replicas consume; false: in-process"
+    )
+    batch_lock_wait_seconds: float = Field(
+        30.0, gt=0, description="how long a replica waits for a batch another (possibly dead) replica holds"
+    )
+    batch_stall_seconds: float = Field(
+        120.0, gt=0, description="no batch committed for this long: the coordinator loads the rest itself"
+    )
 
     @property
     def target_dsn(self) -> str:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.envelope import Payload
+from contracts.migrations import LoadBatch
 from servicekit.db import Database
 from servicekit.outbox import add_event, envelope_for
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from migration_worker.adapters.tables import jobs
+from migration_worker.adapters.tables import batch_dispatches, jobs
 
 
 class JobNotFound(LookupError):
@@ -56,6 +57,42 @@ class JobStore:
             )
             for payload in events:
                 await add_event(session, envelope_for(payload, school_id=row.school_id, correlation_id=job_uuid))
+
+    async def dispatch_batches(
+        self, job_id: uuid.UUID | str, entity: str, batches: list[tuple[int, int, int]], worker: str
+    ) -> int:
+        """Record the batch ranges and send one load_batch command per batch, in one transaction. Ranges
+        already dispatched (a coordinator resuming after a crash) are not sent again. Returns how many
+        were sent."""
+        job_uuid = uuid.UUID(str(job_id))
+        if not batches:
+            return 0
+        async with self.db.transaction() as session:
+            school_id = (await session.execute(select(jobs.c.school_id).where(jobs.c.id == job_uuid))).scalar()
+            new = await session.execute(
+                insert(batch_dispatches)
+                .values(
+                    [
+                        {
+                            "job_id": job_uuid,
+                            "entity": entity,
+                            "batch_no": n,
+                            "lo": lo,
+                            "hi": hi,
+                            "dispatched_by": worker,
+                        }
+                        for n, lo, hi in batches
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(batch_dispatches.c.batch_no, batch_dispatches.c.lo, batch_dispatches.c.hi)
+            )
+            sent = 0
+            for batch_no, lo, hi in new:
+                command = LoadBatch(job_id=job_uuid, entity=entity, batch_no=batch_no, lo=lo, hi=hi)
+                await add_event(session, envelope_for(command, school_id=school_id, correlation_id=job_uuid))
+                sent += 1
+        return sent
 
     async def latest_passing_dry_run(
         self, plan_name: str, source_location: str, target_dsn: str

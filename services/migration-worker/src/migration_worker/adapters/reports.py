@@ -10,7 +10,12 @@ from jinja2 import Environment, select_autoescape
 from migration_worker.domain.accounting import EntityAccount
 
 
-def build_report(job: dict[str, Any], accounts: list[EntityAccount], seconds: float | None = None) -> dict[str, Any]:
+def build_report(
+    job: dict[str, Any],
+    accounts: list[EntityAccount],
+    seconds: float | None = None,
+    workers: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
     entities = [a.as_dict() for a in accounts]
     source = sum(a.source for a in accounts)
     migrated = sum(a.migrated for a in accounts)
@@ -28,6 +33,7 @@ def build_report(job: dict[str, Any], accounts: list[EntityAccount], seconds: fl
         "success_rate": round(100.0 * (migrated + merged) / source, 2) if source else 100.0,
         "seconds": round(seconds if seconds is not None else sum(a.seconds for a in accounts), 2),
         "entities": entities,
+        "workers": workers or {},  # worker replica -> batches and rows it committed
     }
 
 
@@ -58,6 +64,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     if reasons:
         lines += ["", "## Rejections by reason", "", "| entity | reason | rows |", "|---|---|---|"]
         lines += [f"| {entity} | `{reason}` | {_n(n)} |" for entity, reason, n in reasons]
+    if report.get("workers"):
+        lines += ["", "## Batches per worker", "", "| worker | batches | rows |", "|---|---|---|"]
+        lines += [f"| {w} | {_n(c['batches'])} | {_n(c['rows'])} |" for w, c in report["workers"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +88,9 @@ padding:.3rem .6rem;text-align:right}td:first-child,th:first-child{text-align:le
 <td>{{ "{:,}".format(e.throughput|int) }}</td></tr>{% endfor %}</table>
 {% for e in r.entities if e.reasons %}<h3>{{ e.entity }}: rejections</h3><ul>
 {% for reason, n in e.reasons.items() %}<li><code>{{ reason }}</code>: {{ n }}</li>{% endfor %}</ul>{% endfor %}
+{% if r.workers %}<h3>Batches per worker</h3><table><tr><th>worker</th><th>batches</th><th>rows</th></tr>
+{% for w, c in r.workers.items() %}<tr><td>{{ w }}</td><td>{{ "{:,}".format(c.batches) }}</td>
+<td>{{ "{:,}".format(c.rows) }}</td></tr>{% endfor %}</table>{% endif %}
 </body></html>"""
 )
 

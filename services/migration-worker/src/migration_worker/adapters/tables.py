@@ -6,7 +6,7 @@ rows they describe (see adapters/target_db.py); reports carry their summary here
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, Table, Text, func
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
@@ -36,4 +36,18 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+)
+
+# The batch ranges a coordinating replica dispatched as load_batch commands; written in the same transaction
+# as those commands' outbox rows, so a coordinator that crashes and resumes neither loses nor re-sends them.
+batch_dispatches = Table(
+    "migration_batch_dispatches",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("entity", Text, primary_key=True),
+    Column("batch_no", Integer, primary_key=True),
+    Column("lo", BigInteger, nullable=False),
+    Column("hi", BigInteger, nullable=False),
+    Column("dispatched_by", Text, nullable=False),
+    Column("dispatched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -47,6 +47,29 @@ class EngineOptions:
     backup_retention_hours: float = 48.0
 
 
+class BatchDispatch(Protocol):
+    """How a prepared entity's batches get loaded when not in this process: for instance as batch
+    messages that every worker replica consumes. Returns once every batch of the entity is committed."""
+
+    async def load_entity(
+        self, engine: MigrationEngine, pool: asyncpg.Pool, job_id: str, entity: Entity, sql: EntitySql
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What the checkpoint table says about one entity of a job."""
+
+    batch_count: int
+    committed: int
+    rows_done: int
+    source_rows: int
+
+    @property
+    def complete(self) -> bool:
+        return self.committed >= self.batch_count
+
+
 class MigrationEngine:
     def __init__(
         self,
@@ -55,12 +78,14 @@ class MigrationEngine:
         target_dsn: str,
         options: EngineOptions | None = None,
         progress: list[ProgressSink] | None = None,
+        dispatch: BatchDispatch | None = None,
     ) -> None:
         self.plan = plan
         self.source = source
         self.target_dsn = target_dsn
         self.options = options or EngineOptions()
         self.meter = ProgressMeter(progress or [])
+        self.dispatch = dispatch
 
     @property
     def batch_size(self) -> int:
@@ -230,7 +255,15 @@ class MigrationEngine:
         for entity in self.plan.entities:
             sql = staging.entity_sql(entity, self.source, tables)
             await self.prepare_entity(pool, conn, job_id, staging, entity, sql)
-            await self.load_entity(pool, job_id, entity, sql)
+            if self.dispatch is not None:
+                await self.dispatch.load_entity(self, pool, job_id, entity, sql)
+            else:
+                await self.load_entity(pool, job_id, entity, sql)
+
+    def entity_sqls(self, job_id: str, tables: dict[str, TableInfo]) -> dict[str, EntitySql]:
+        """The SQL of every entity of a job, as a replica loading one of its batches needs it."""
+        staging = Staging(self.plan, job_key(job_id), dry_run=False)
+        return {e.name: staging.entity_sql(e, self.source, tables) for e in self.plan.entities}
 
     async def prepare_entity(
         self,
@@ -370,22 +403,55 @@ class MigrationEngine:
 
         await asyncio.gather(*(worker() for _ in range(max(1, self.options.concurrency))))
         async with pool.acquire() as conn:
-            await conn.execute(
-                f"UPDATE {ADMIN}.entity_runs SET loaded_at = now() WHERE job_id = $1 AND entity = $2 "
-                f"AND (SELECT count(*) FROM {ADMIN}.batches b WHERE b.job_id = $1 AND b.entity = $2) = batch_count",
-                job_id,
-                entity.name,
-            )
+            await self.mark_loaded(conn, job_id, entity)
+
+    async def mark_loaded(self, conn: asyncpg.Connection, job_id: str, entity: Entity) -> None:
+        await conn.execute(
+            f"UPDATE {ADMIN}.entity_runs SET loaded_at = now() WHERE job_id = $1 AND entity = $2 "
+            f"AND (SELECT count(*) FROM {ADMIN}.batches b WHERE b.job_id = $1 AND b.entity = $2) = batch_count",
+            job_id,
+            entity.name,
+        )
+
+    @staticmethod
+    async def ledger(conn: asyncpg.Connection, job_id: str, entity: Entity) -> Ledger:
+        row = await conn.fetchrow(
+            f"SELECT e.batch_count, e.source_rows, count(b.batch_no) AS committed, "
+            f"coalesce(sum(b.migrated + b.rejected + b.merged), 0) AS rows_done FROM {ADMIN}.entity_runs e "
+            f"LEFT JOIN {ADMIN}.batches b ON b.job_id = e.job_id AND b.entity = e.entity "
+            f"WHERE e.job_id = $1 AND e.entity = $2 GROUP BY e.batch_count, e.source_rows",
+            job_id,
+            entity.name,
+        )
+        if row is None:
+            return Ledger(0, 0, 0, 0)
+        return Ledger(
+            int(row["batch_count"] or 0), int(row["committed"]), int(row["rows_done"]), int(row["source_rows"] or 0)
+        )
 
     async def load_batch(
-        self, conn: asyncpg.Connection, job_id: str, entity: Entity, sql: EntitySql, batch_no: int, lo: int, hi: int
+        self,
+        conn: asyncpg.Connection,
+        job_id: str,
+        entity: Entity,
+        sql: EntitySql,
+        batch_no: int,
+        lo: int,
+        hi: int,
+        *,
+        wait_seconds: float | None = None,
     ) -> dict[str, int] | None:
         """One transaction: the batch's rows, its rejects and its checkpoint. Returns None if already
-        committed (by anyone), BUSY while another replica is loading it."""
+        committed (by anyone), BUSY while another replica is loading it. With `wait_seconds` it waits that
+        long for the other replica instead (a dead replica's lock goes with its aborted transaction) and
+        raises asyncpg's LockNotAvailableError when it is still held."""
+        lock = f"{job_id}:{entity.name}:{batch_no}"
         async with conn.transaction():
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{job_id}:{entity.name}:{batch_no}"
-            ):
+            if wait_seconds is not None:
+                await conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+                await conn.execute("SET LOCAL lock_timeout = 0")
+            elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock):
                 return BUSY
             if await conn.fetchval(
                 f"SELECT 1 FROM {ADMIN}.batches WHERE job_id = $1 AND entity = $2 AND batch_no = $3",
@@ -531,6 +597,18 @@ class MigrationEngine:
             return await target_db.restore_backups(conn, job_id, self.plan, self.options.backup_retention_hours)
         finally:
             await conn.close()
+
+
+async def worker_batches(conn: asyncpg.Connection, job_id: str) -> dict[str, dict[str, int]]:
+    """Which worker replica committed how many batches (and rows) of a job, from the checkpoints."""
+    if not await _exists(conn, f"{ADMIN}.batches"):
+        return {}
+    rows = await conn.fetch(
+        f"SELECT coalesce(worker, '?') AS worker, count(*) AS batches, sum(migrated + rejected + merged) AS rows "
+        f"FROM {ADMIN}.batches WHERE job_id = $1 GROUP BY 1 ORDER BY 1",
+        job_id,
+    )
+    return {r["worker"]: {"batches": int(r["batches"]), "rows": int(r["rows"])} for r in rows}
 
 
 async def drop_staging(conn: asyncpg.Connection, job_id: str) -> int:

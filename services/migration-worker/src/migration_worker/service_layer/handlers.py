@@ -34,7 +34,7 @@ from migration_worker.adapters.reports import build_report
 from migration_worker.adapters.sources import CsvFolderSource, PostgresSource, Source
 from migration_worker.domain.accounting import EntityAccount
 from migration_worker.domain.plan import Plan, parse_plan
-from migration_worker.engine.engine import EngineOptions, MigrationEngine, drop_staging
+from migration_worker.engine.engine import BatchDispatch, EngineOptions, MigrationEngine, drop_staging, worker_batches
 from migration_worker.engine.progress import Progress, ProgressSink
 from migration_worker.plans import SHIPPED
 from migration_worker.settings import Settings
@@ -57,6 +57,7 @@ class MigrationService:
     settings: Settings
     jobs: JobStore
     sinks: list[ProgressSink]
+    dispatch: BatchDispatch | None = None  # None: batches are loaded in this process (the CLI)
 
     # ---- job creation -------------------------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class MigrationService:
         plan = parse_plan(job["plan_text"])
         return MigrationEngine(
             plan,
-            self._source(plan, job["source_location"]),
+            self.source(plan, job["source_location"]),
             job["target_dsn"],
             EngineOptions(
                 concurrency=self.settings.concurrency,
@@ -100,9 +101,10 @@ class MigrationService:
                 backup_retention_hours=self.settings.backup_retention_hours,
             ),
             progress=[*self.sinks, self._progress_sink(job), *(extra_sinks or [])],
+            dispatch=self.dispatch,
         )
 
-    def _source(self, plan: Plan, location: str) -> Source:
+    def source(self, plan: Plan, location: str) -> Source:
         if plan.source.kind == "postgres":
             return PostgresSource(self.settings.source_dsns.get(location, location))
         folder = Path(location.removeprefix("file://"))
@@ -207,8 +209,16 @@ class MigrationService:
             raise
         return await self._complete(job, accounts, time.monotonic() - started)
 
+    async def batch_workers(self, job: dict[str, Any]) -> dict[str, dict[str, int]]:
+        """Batches (and rows) each worker replica committed for the job, from the target's checkpoints."""
+        conn = await target_db.connect(job["target_dsn"])
+        try:
+            return await worker_batches(conn, str(job["id"]))
+        finally:
+            await conn.close()
+
     async def _complete(self, job: dict[str, Any], accounts: list[EntityAccount], seconds: float) -> dict[str, Any]:
-        report = build_report(job, accounts, seconds)
+        report = build_report(job, accounts, seconds, workers=await self.batch_workers(job))
         event = JobCompleted(
             job_id=job["id"],
             order_id=job["order_id"],
@@ -245,7 +255,7 @@ class MigrationService:
     async def verify(self, job_id: uuid.UUID) -> dict[str, Any]:
         job = await self.jobs.get(job_id)
         accounts = await self._engine(job).verify(str(job_id))
-        report = build_report(job, accounts)
+        report = build_report(job, accounts, workers=await self.batch_workers(job))
         await self.jobs.update(job_id, report=report)
         return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ from migration_worker.adapters.jobstore import JobNotFound
 from migration_worker.adapters.reports import render
 from migration_worker.service_layer.handlers import MigrationService
 
+log = logging.getLogger("migration_worker.http")
 router = APIRouter(prefix="/api/v1/migrations", tags=["migrations"])
 pages = APIRouter(tags=["pages"])
 
@@ -50,9 +52,24 @@ async def job_status(request: Request, job_id: uuid.UUID) -> dict[str, Any]:
         "report": {k: report.get(k) for k in ("status", "rows_total", "rows_migrated", "rows_rejected", "success_rate")}
         if report
         else None,
+        "workers": await _workers(request, job),
         "error": job["error"],
         "updated_at": job["updated_at"],
     }
+
+
+async def _workers(request: Request, job: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per worker replica: batches and rows it committed (live from the checkpoints while running)."""
+    if job["started_at"] is None:
+        return {}
+    if job["status"] in ("completed", "failed") and (job["report"] or {}).get("workers"):
+        workers: dict[str, dict[str, int]] = job["report"]["workers"]
+        return workers
+    try:
+        return await _service(request).batch_workers(job)
+    except Exception:  # the target being unreachable must not make the job's status unreadable
+        log.warning("batch counts of job %s unavailable", job["id"], exc_info=True)
+        return {}
 
 
 @router.get("/jobs/{job_id}/report")
