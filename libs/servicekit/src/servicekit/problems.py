@@ -122,8 +122,31 @@ def install_problem_handlers(app: FastAPI) -> None:
                 instance=request.url.path,
                 headers={"Retry-After": "2"},
             )
+        if is_unstorable_text(exc):
+            return problem_response(
+                422,
+                "Validation failed",
+                "The request contains characters that cannot be stored (such as NUL); nothing was written.",
+                instance=request.url.path,
+            )
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(500, "Internal error", "An unexpected error occurred.", instance=request.url.path)
+
+
+# SQLSTATEs that only the characters of a client's value cause: NUL in text, a \u0000 escape in jsonb
+# (PostgreSQL stores neither). The statement failed, so its transaction wrote nothing.
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_unavailable(exc: BaseException) -> bool:
