@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 from servicekit.runtime import ServiceRuntime
 
 from payments.adapters.providers.registry import Providers
+from payments.adapters.webhook_inbox import WebhookInbox
 from payments.background import Scheduler, WebhookWorker
 from payments.entrypoints.http.routes import payments, plans, webhooks
 from payments.entrypoints.messaging.subscriptions import SUBSCRIPTIONS
@@ -19,6 +20,7 @@ class PaymentsApp:
     settings: Settings
     runtime: ServiceRuntime
     providers: Providers
+    inbox: WebhookInbox
     worker: WebhookWorker
     scheduler: Scheduler
 
@@ -37,6 +39,9 @@ def build(settings: Settings | None = None) -> PaymentsApp:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, subscriptions=SUBSCRIPTIONS)
     providers = Providers(settings)
+    inbox = WebhookInbox(settings.database_dsn, pool_size=settings.webhook_intake_pool_size)
+    runtime.on_startup.append(inbox.start)
+    runtime.on_shutdown.append(inbox.close)
     worker = WebhookWorker(runtime.db, providers, settings)
     scheduler = Scheduler(runtime.db, providers, settings)
     if settings.webhook_worker_enabled:
@@ -46,7 +51,7 @@ def build(settings: Settings | None = None) -> PaymentsApp:
         runtime.on_startup.append(scheduler.start)
         runtime.on_shutdown.append(scheduler.stop)
     runtime.on_shutdown.append(providers.close)
-    return PaymentsApp(settings, runtime, providers, worker, scheduler)
+    return PaymentsApp(settings, runtime, providers, inbox, worker, scheduler)
 
 
 def build_runtime(settings: Settings | None = None) -> ServiceRuntime:

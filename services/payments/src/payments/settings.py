@@ -33,6 +33,7 @@ class Settings(ServiceSettings):
     provider_timeout_s: float = 10.0
     provider_retries: int = 3
 
+    webhook_intake_pool_size: int = 10  # connections of the intake's own asyncpg pool
     # Background work: webhook application, due/overdue checks and reconciliation.
     webhook_worker_enabled: bool = True
     webhook_worker_batch: int = 100

@@ -115,11 +115,15 @@ class WebhookRow(PaymentsModel, table=True):
     __table_args__ = (
         Index("ix_webhook_inbox_received", "id", postgresql_where="status = 'received'"),
         Index("ix_webhook_inbox_event", "provider", "event_key"),
+        Index("ux_webhook_inbox_dedupe", "dedupe_key", unique=True),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     provider: str
     event_key: str | None = None  # the provider's event id; PayNow: reference + status
+    # "<provider family>:<event key>" of a delivery whose signature or hash was verified on arrival; a
+    # repeat of it is not stored again. None for refused deliveries and unsigned (EcoCash) hints.
+    dedupe_key: str | None = None
     headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     received_at: datetime = _ts()

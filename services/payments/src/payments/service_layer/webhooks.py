@@ -1,8 +1,8 @@
 """Webhook intake and application.
 
-Intake stores the raw delivery first and answers at once; a worker then verifies and books it in
-its own transaction. A crash between the two leaves the row `received`, and whoever starts next
-picks it up: applied once, never lost.
+Intake checks the signature and stores the raw delivery in one INSERT, then answers at once; a worker
+then verifies it again and books it in its own transaction. A crash between the two leaves the row
+`received`, and whoever starts next picks it up: applied once, never lost.
 """
 
 import logging
@@ -12,7 +12,6 @@ from typing import Any
 from servicekit.db import Database
 from servicekit.metrics import WEBHOOK_VERIFICATION_FAILURES
 from servicekit.problems import Problem
-from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -20,19 +19,20 @@ from sqlmodel import col, select
 from payments.adapters.providers.base import ProviderEvent, WebhookRejected
 from payments.adapters.providers.registry import Providers
 from payments.adapters.tables import AppliedEventRow, WebhookRow, now
+from payments.adapters.webhook_inbox import WebhookInbox
 from payments.service_layer.ledger import book_event
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PROVIDERS = ("stripe", "paynow", "ecocash", "onemoney")
+_SIGNED = frozenset({"stripe", "paynow", "onemoney"})  # EcoCash callbacks carry no signature
 # Headers worth keeping for inspection; never credentials or cookies.
 _KEPT_HEADERS = ("content-type", "user-agent", "stripe-signature", "x-forwarded-for", "content-length")
-_webhooks = WebhookRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class Received:
-    id: int
+    id: int | None  # None: a duplicate of a delivery already stored
     status: str
     reason: str | None = None
 
@@ -41,45 +41,48 @@ def kept_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name.lower() in _KEPT_HEADERS}
 
 
-async def receive(db: Database, providers: Providers, provider: str, body: bytes, headers: dict[str, str]) -> Received:
-    """Store first, then check the signature so a forger hears 'no' (the row stays for inspection)."""
+async def receive(
+    inbox: WebhookInbox, providers: Providers, provider: str, body: bytes, headers: dict[str, str]
+) -> Received:
+    """Verify, then store in one INSERT: verified (to apply), a duplicate (not stored again) or rejected.
+
+    Verifying before the INSERT loses nothing: a delivery we never answered 2xx is retried by the provider.
+    A refused one is still stored, with its reason, for inspection.
+    """
     if provider not in WEBHOOK_PROVIDERS:
         raise Problem(404, "Not found", f"No webhooks for provider {provider!r}.")
     source = providers.webhook_sources()[provider]  # type: ignore[index]
     headers = {k.lower(): v for k, v in headers.items()}
     received_at = now()
-    async with db.engine.begin() as conn:
-        row_id: int = (
-            await conn.execute(
-                insert(_webhooks)
-                .values(
-                    provider=provider,
-                    event_key=source.event_key_hint(body),
-                    headers=kept_headers(headers),
-                    body=body,
-                    received_at=received_at,
-                    status="received",
-                    attempts=0,
-                )
-                .returning(_webhooks.c.id)
-            )
-        ).scalar_one()
     try:
-        source.verify_webhook(body, headers, received_at.timestamp())
+        event = source.verify_webhook(body, headers, received_at.timestamp())
     except WebhookRejected as exc:
         WEBHOOK_VERIFICATION_FAILURES.labels(provider).inc()
-        await _finish(db, row_id, "rejected", str(exc))
-        return Received(row_id, "rejected", str(exc))
-    return Received(row_id, "received")
-
-
-async def _finish(db: Database, row_id: int, status: str, reason: str) -> None:
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(_webhooks)
-            .where(_webhooks.c.id == row_id, _webhooks.c.status == "received")
-            .values(status=status, reason=reason, processed_at=now())
+        reason = str(exc)[:1000]
+        row_id = await inbox.store(
+            provider=provider,
+            event_key=source.event_key_hint(body),
+            dedupe_key=None,
+            headers=kept_headers(headers),
+            body=body,
+            received_at=received_at,
+            status="rejected",
+            reason=reason,
         )
+        return Received(row_id, "rejected", reason)
+    # Only a signed delivery's key can be trusted to name the event; an unsigned EcoCash hint with a
+    # forged key must not be able to shadow the real callback.
+    dedupe_key = f"{_family(provider)}:{event.event_key}" if provider in _SIGNED else None
+    row_id = await inbox.store(
+        provider=provider,
+        event_key=event.event_key[:200],
+        dedupe_key=dedupe_key,
+        headers=kept_headers(headers),
+        body=body,
+        received_at=received_at,
+        status="received",
+    )
+    return Received(row_id, "received" if row_id is not None else "duplicate")
 
 
 async def apply_next(db: Database, providers: Providers, max_attempts: int) -> bool:

@@ -14,14 +14,14 @@ router = APIRouter(prefix="/api/v1/payments", tags=["webhooks"])
 
 @router.post(
     "/webhooks/{provider}",
-    summary="Provider webhook intake: stored raw, verified by the provider's signature, applied asynchronously",
+    summary="Provider webhook intake: verified by the provider's signature, stored raw, applied asynchronously",
     responses={400: {"description": "signature, hash or timestamp refused (the delivery is kept)"}},
 )
 async def receive_webhook(
     provider: Literal["stripe", "paynow", "ecocash", "onemoney"], request: Request, payments: PaymentsDep
 ) -> JSONResponse:
     body = await request.body()
-    received = await webhooks.receive(payments.runtime.db, payments.providers, provider, body, dict(request.headers))
+    received = await webhooks.receive(payments.inbox, payments.providers, provider, body, dict(request.headers))
     if received.status == "rejected":
         return JSONResponse(
             {
@@ -34,7 +34,8 @@ async def receive_webhook(
             status_code=400,
             media_type="application/problem+json",
         )
-    payments.worker.notify()
+    if received.id is not None:
+        payments.worker.notify()
     return JSONResponse({"received": received.id, "status": received.status})
 
 
