@@ -27,6 +27,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     max_body_bytes: int = 1_048_576
+    http_workers: int = Field(1, ge=1, description="uvicorn worker processes (replicas) on the one port")
+    http_access_log: bool = Field(False, validation_alias=shared("HTTP_ACCESS_LOG"))
 
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=shared("AMQP_URL"))
     broker_namespace: str = Field(
