@@ -303,6 +303,9 @@ class MigrationEngine:
         if state and state["prepared_at"] and await _intact(conn, sql, state["source_rows"]):
             return
         started = time.monotonic()
+        # Sorting and hashing a million keys (set-wide rules, indexes) in memory, not in temp files.
+        await conn.execute("SET work_mem = '64MB'")
+        await conn.execute("SET maintenance_work_mem = '256MB'")
         await self.meter.emit("stage", entity.name, 0, 0)
         stage_name = staging.raw_name(entity)
         staged = await conn.fetchrow(
@@ -447,6 +450,9 @@ class MigrationEngine:
         raises asyncpg's LockNotAvailableError when it is still held."""
         lock = f"{job_id}:{entity.name}:{batch_no}"
         async with conn.transaction():
+            # Safe for the crash guarantee: a commit lost with the server loses its checkpoint with it, and
+            # the batch is simply loaded again.
+            await conn.execute("SET LOCAL synchronous_commit = off")
             if wait_seconds is not None:
                 await conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
@@ -479,9 +485,20 @@ class MigrationEngine:
             )
         return counts
 
-    async def _upsert_isolating(self, conn: asyncpg.Connection, sql: EntitySql, lo: int, hi: int) -> None:
+    async def _upsert_isolating(
+        self, conn: asyncpg.Connection, sql: EntitySql, lo: int, hi: int, *, first: bool = True
+    ) -> None:
         """A bad row never fails its batch: on a constraint error, bisect under savepoints until each bad
         row is alone, then reject it with the database's reason and load everything else."""
+        if first:
+            # Usually none of the batch's rows is in the target yet: a plain INSERT is much cheaper than the
+            # upsert. If any is (a repeated job) or a row is bad, it fails early and the upsert path runs.
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql.insert_sql(), lo, hi)
+                return
+            except asyncpg.PostgresError:
+                pass
         try:
             async with conn.transaction():
                 await conn.execute(sql.upsert_sql(), lo, hi)
@@ -507,8 +524,8 @@ class MigrationEngine:
             if not rows:
                 raise
         mid = rows[len(rows) // 2 - 1]
-        await self._upsert_isolating(conn, sql, lo, mid)
-        await self._upsert_isolating(conn, sql, mid, hi)
+        await self._upsert_isolating(conn, sql, lo, mid, first=False)
+        await self._upsert_isolating(conn, sql, mid, hi, first=False)
 
     # ------------------------------------------------------------------------------------------------
     # verify
@@ -567,9 +584,9 @@ class MigrationEngine:
             f"SELECT count(*) FROM {sql.clean} c WHERE c._status = 'v' AND NOT EXISTS "
             f"(SELECT 1 FROM {sql.target} t WHERE t.{legacy} = c._legacy_key)"
         )
-        account.duplicate_keys = await conn.fetchval(
-            f"SELECT count(*) FROM (SELECT {legacy} FROM {sql.target} GROUP BY {legacy} HAVING count(*) > 1) d"
-        )
+        # No duplicate legacy keys: guaranteed by the unique index check_target requires on the legacy key
+        # (a GROUP BY over the whole target would only re-prove it, at seconds per million rows).
+        account.duplicate_keys = 0
         for name, spec in entity.fields.items():
             if spec.reference:
                 ref = sql.refs[spec.reference]
@@ -577,7 +594,9 @@ class MigrationEngine:
                     f"SELECT count(*) FROM {sql.target} t WHERE t.{q(name)} IS NOT NULL AND NOT EXISTS "
                     f"(SELECT 1 FROM {ref.table} p WHERE p.{q(ref.id_column)} = t.{q(name)})"
                 )
-        rows = await conn.fetch(sql.spot_check_sql(SPOT_CHECK_ROWS))
+        # ~20x the sample's worth of blocks, so the sample stays random across the table yet cheap.
+        pct = 100.0 * SPOT_CHECK_ROWS * 20 / account.source if account.source > SPOT_CHECK_ROWS * 200 else None
+        rows = await conn.fetch(sql.spot_check_sql(SPOT_CHECK_ROWS, pct))
         account.spot_checked = len(rows)
         account.spot_mismatches = [
             f"row {r['_row_no']}: " + ("missing" if r["missing"] else ", ".join(r["diffs"]))
