@@ -138,7 +138,7 @@ async def test_row_level_security_on_every_tenant_table(app_client: httpx.AsyncC
         role = await conn.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"))
         assert role.one() == (False, False)
         # No tenant context at all: nothing is visible.
-        for table in tables:
+        for table in [*tables, "order_milestone_stats"]:
             assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0, table
         await conn.execute(
             text("SELECT set_config('app.role', 'school_admin', true), set_config('app.school_id', :s, true)"),
@@ -150,10 +150,14 @@ async def test_row_level_security_on_every_tenant_table(app_client: httpx.AsyncC
             )
             assert leaked.scalar_one() == 0, table
         assert (await conn.execute(text("SELECT count(*) FROM orders"))).scalar_one() == 1
+        counters_b = text("SELECT count(*) FROM order_milestone_stats WHERE order_id = :o")
+        assert (await conn.execute(counters_b, {"o": UUID(tenants.order_b)})).scalar_one() == 0
         changed = await conn.execute(
             text("UPDATE orders SET notes = 'x' WHERE school_id = :b"), {"b": tenants.school_b}
         )
         assert changed.rowcount == 0
+        await conn.execute(text("SELECT set_config('app.role', 'platform_admin', true)"))
+        assert (await conn.execute(counters_b, {"o": UUID(tenants.order_b)})).scalar_one() == 1
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"])

@@ -8,6 +8,7 @@ Plain SQL on purpose: these are aggregates over indexed columns, and they must s
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select, text
@@ -119,18 +120,19 @@ async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[dict[str
 async def dashboard(uow: UnitOfWork) -> dict[str, Any]:
     require_admin(uow.actor)
     s = uow.session
-    by_status = await _rows(s, "SELECT status, count(*) AS count FROM orders GROUP BY status ORDER BY status")
-    counts = {r["status"]: r["count"] for r in by_status}
+    # One scan of orders for both the status counts and the average order value.
+    per_status = await _rows(
+        s, "SELECT status, currency, count(*) AS n, sum(total_minor) AS total FROM orders GROUP BY status, currency"
+    )
+    counts: dict[str, int] = {}
+    for r in sorted(per_status, key=lambda r: r["status"]):
+        counts[r["status"]] = counts.get(r["status"], 0) + r["n"]
     revenue = await _rows(
         s,
         "SELECT currency, sum(amount_minor)::bigint AS amount_minor FROM payments_received"
         " WHERE received_at >= date_trunc('month', now()) GROUP BY currency ORDER BY currency",
     )
-    average = await _rows(
-        s,
-        "SELECT currency, round(avg(total_minor))::bigint AS amount_minor FROM orders"
-        " WHERE status <> 'cancelled' GROUP BY currency ORDER BY currency",
-    )
+    average = _average_order_value([r for r in per_status if r["status"] != "cancelled"])
     utilisation = await _rows(
         s,
         f"""
@@ -155,34 +157,54 @@ async def dashboard(uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
+def _average_order_value(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """round(avg(total_minor)) per currency, from per-group counts and sums (PostgreSQL rounds half away from 0)."""
+    sums: dict[str, list[int]] = {}
+    for r in rows:
+        n_total = sums.setdefault(r["currency"], [0, 0])
+        n_total[0] += r["n"]
+        n_total[1] += int(r["total"])
+    return [
+        {"currency": currency, "amount_minor": int((Decimal(total) / n).quantize(Decimal(1), ROUND_HALF_UP))}
+        for currency, (n, total) in sorted(sums.items())
+    ]
+
+
 async def analytics(
     uow: UnitOfWork, *, start: date, end: date, group_by: Literal["month", "package"]
 ) -> dict[str, Any]:
     """Orders, their value, revenue received and conversion from quotes, per month or per package."""
     require_admin(uow.actor)
-    key = "to_char(date_trunc('month', {t}), 'YYYY-MM')" if group_by == "month" else "{p}"
+    # Grouped on date_trunc (cheap per row); the label is formatted once per group, not once per row.
+    month = group_by == "month"
+    key = "date_trunc('month', {t})" if month else "{p}"
+    label = "to_char(g.bucket, 'YYYY-MM')" if month else "g.bucket"
     order_key = key.format(t="o.created_at", p="o.package_code")
     quote_key = key.format(t="q.created_at", p="q.package_code")
     pay_key = key.format(t="r.received_at", p="o.package_code")
+    # Per month the payment's order is not needed (every payment has one: foreign key; admins see all).
+    pay_from = "payments_received r" if month else "payments_received r JOIN orders o ON o.id = r.order_id"
     params = {"start": start, "end": end + timedelta(days=1)}  # `to` is inclusive
     window = "{col} >= :start AND {col} < :end"
     orders = await _rows(
         uow.session,
-        f"SELECT {order_key} AS bucket, o.currency, count(*) AS orders, sum(o.total_minor)::bigint AS order_value_minor"
-        f" FROM orders o WHERE {window.format(col='o.created_at')} GROUP BY 1, 2",
+        f"SELECT {label} AS bucket, g.currency, g.orders, g.order_value_minor FROM"
+        f" (SELECT {order_key} AS bucket, o.currency, count(*) AS orders,"
+        f" sum(o.total_minor)::bigint AS order_value_minor"
+        f" FROM orders o WHERE {window.format(col='o.created_at')} GROUP BY 1, 2) g",
         **params,
     )
     quotes = await _rows(
         uow.session,
-        f"SELECT {quote_key} AS bucket, count(*) AS quotes FROM quotes q"
-        f" WHERE {window.format(col='q.created_at')} GROUP BY 1",
+        f"SELECT {label} AS bucket, g.quotes FROM (SELECT {quote_key} AS bucket, count(*) AS quotes FROM quotes q"
+        f" WHERE {window.format(col='q.created_at')} GROUP BY 1) g",
         **params,
     )
     revenue = await _rows(
         uow.session,
-        f"SELECT {pay_key} AS bucket, r.currency, sum(r.amount_minor)::bigint AS revenue_minor"
-        f" FROM payments_received r JOIN orders o ON o.id = r.order_id"
-        f" WHERE {window.format(col='r.received_at')} GROUP BY 1, 2",
+        f"SELECT {label} AS bucket, g.currency, g.revenue_minor FROM"
+        f" (SELECT {pay_key} AS bucket, r.currency, sum(r.amount_minor)::bigint AS revenue_minor"
+        f" FROM {pay_from} WHERE {window.format(col='r.received_at')} GROUP BY 1, 2) g",
         **params,
     )
     buckets: dict[str, dict[str, Any]] = {}
@@ -205,28 +227,22 @@ async def analytics(
 
 async def team_performance(uow: UnitOfWork) -> list[dict[str, Any]]:
     require_admin(uow.actor)
+    # Milestone counts come from order_milestone_stats (kept by triggers on milestones, migration 0004): one row
+    # per order instead of an aggregate over every milestone.
     return await _rows(
         uow.session,
         f"""
-        WITH per_order AS (
-            SELECT order_id,
-                   count(*) FILTER (WHERE status = 'completed') AS done,
-                   count(*) FILTER (WHERE status = 'completed' AND completed_at::date <= due_date) AS on_time
-            FROM milestones GROUP BY order_id
-        ), membership AS (
-            SELECT m.member, o.id, o.status, o.approved_at, o.closed_at
-            FROM orders o CROSS JOIN LATERAL unnest(o.team) AS m(member)
-        )
-        SELECT ms.member,
-               count(*) FILTER (WHERE ms.status IN {ACTIVE_SQL}) AS active_orders,
-               count(*) FILTER (WHERE ms.status = 'completed') AS completed_orders,
+        SELECT m.member,
+               count(*) FILTER (WHERE o.status IN {ACTIVE_SQL}) AS active_orders,
+               count(*) FILTER (WHERE o.status = 'completed') AS completed_orders,
                round(sum(p.on_time)::numeric / nullif(sum(p.done), 0), 4)::float AS on_time_milestone_rate,
-               round(avg(extract(epoch FROM ms.closed_at - ms.approved_at) / 86400)
-                     FILTER (WHERE ms.status = 'completed' AND ms.approved_at IS NOT NULL), 1)::float
+               round(avg(extract(epoch FROM o.closed_at - o.approved_at) / 86400)
+                     FILTER (WHERE o.status = 'completed' AND o.approved_at IS NOT NULL), 1)::float
                    AS average_project_days
-        FROM membership ms LEFT JOIN per_order p ON p.order_id = ms.id
-        GROUP BY ms.member
-        ORDER BY ms.member
+        FROM orders o CROSS JOIN LATERAL unnest(o.team) AS m(member)
+        LEFT JOIN order_milestone_stats p ON p.order_id = o.id
+        GROUP BY m.member
+        ORDER BY m.member
         """,
     )
 
