@@ -20,7 +20,11 @@ class Settings(ServiceSettings):
     upload_dir: str = "var/orders/uploads"
     max_upload_bytes: int = 1_000_000
 
-    # Token bucket per client and endpoint, held in process memory: each replica limits on its own.
+    # Sliding window per client and endpoint, kept in Redis so that every replica counts against one limit.
+    # Unreachable Redis: requests go through unlimited (fail open), with a warning and a metric.
     rate_limit_enabled: bool = True
     rate_limit_requests: int = 120
     rate_limit_window_seconds: float = 60.0
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Short: the limiter sits in front of every request, and a slow Redis must not become a slow API.
+    redis_timeout_seconds: float = 0.25
