@@ -133,6 +133,10 @@ def installment_rows(order: Order) -> list[InstallmentPaymentRow]:
             sequence=i.sequence,
             amount_minor=i.amount.amount_minor,
             currency=i.amount.currency,
+            # Set, not left to the column defaults: a new order's answer is built from these rows as they are.
+            installment_id=None,
+            status="planned",
+            paid_at=None,
         )
         for i in order.installments
     ]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters import order_repository as repository
-from orders.adapters.tables import DataSourceRow, MigrationJobRow, OrderRow
+from orders.adapters.tables import DataSourceRow, InstallmentPaymentRow, MigrationJobRow, OrderRow
 from orders.domain.lifecycle import Override
 from orders.domain.model import Order
 from orders.service_layer.access import order_visible, require_admin, school_for, visible_order
@@ -23,7 +23,10 @@ from orders.service_layer.pricing import price_request, quote_body
 from orders.service_layer.unit_of_work import UnitOfWork
 
 
-async def place_order(uow: UnitOfWork, command: PlaceOrder, *, idempotency_key: str | None, today: date) -> OrderRow:
+async def place_order(
+    uow: UnitOfWork, command: PlaceOrder, *, idempotency_key: str | None, today: date
+) -> tuple[OrderRow, list[InstallmentPaymentRow] | None]:
+    """The order, and the installment rows written for it (None: a retry found the order an earlier try placed)."""
     session, actor = uow.session, uow.actor
     school_id = school_for(actor, command.school_id)
     if idempotency_key is not None:
@@ -40,7 +43,7 @@ async def place_order(uow: UnitOfWork, command: PlaceOrder, *, idempotency_key: 
             )
         ).scalar_one_or_none()
         if existing is not None:
-            return existing
+            return existing, None
     assessment = command.assessment.to_domain() if command.assessment else None
     priced = await price_request(
         session,
@@ -79,23 +82,57 @@ async def place_order(uow: UnitOfWork, command: PlaceOrder, *, idempotency_key: 
     )
     session.add(row)
     await session.flush()
-    session.add_all(repository.installment_rows(order))
+    installments = repository.installment_rows(order)
+    session.add_all(installments)
     await _publish(uow, order)
     await uow.audit("order", row.id, "create", after=repository.snapshot(row))
-    return row
+    return row, installments
+
+
+# What a list entry shows: the large JSON columns (lines, installments, contact, assessment) stay unread.
+SUMMARY_COLUMNS = (
+    OrderRow.id,
+    OrderRow.school_id,
+    OrderRow.status,
+    OrderRow.package_code,
+    OrderRow.package_version,
+    OrderRow.student_count,
+    OrderRow.add_ons,
+    OrderRow.payment_option,
+    OrderRow.months,
+    OrderRow.total_minor,
+    OrderRow.currency,
+    OrderRow.created_at,
+    OrderRow.updated_at,
+)
 
 
 async def list_orders(
     session: AsyncSession, uow: UnitOfWork, *, status: str | None, limit: int, offset: int
-) -> tuple[list[OrderRow], int]:
+) -> tuple[list[Any], int]:
+    """A page of summary rows (newest first, on the (school_id, created_at DESC, id) index) and the total.
+
+    One round trip: the total rides on every row as a window count. Only a page past the end has no row to
+    carry it, and only then is it counted on its own.
+    """
     where = [order_visible(uow.actor)]
     if status is not None:
         where.append(OrderRow.status == status)
+    page = (
+        await session.execute(
+            select(*SUMMARY_COLUMNS, func.count().over().label("total_count"))
+            .where(*where)
+            .order_by(OrderRow.created_at.desc(), OrderRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    if page:
+        return list(page), page[0].total_count
+    if offset == 0:
+        return [], 0
     total = (await session.execute(select(func.count()).select_from(OrderRow).where(*where))).scalar_one()
-    rows = await session.execute(
-        select(OrderRow).where(*where).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit).offset(offset)
-    )
-    return list(rows.scalars()), total
+    return [], total
 
 
 async def update_order(uow: UnitOfWork, order_id: UUID, command: UpdateOrder) -> OrderRow:

@@ -37,13 +37,15 @@ async def order_detail(session: AsyncSession, row: OrderRow) -> dict[str, Any]:
             )
         ).scalars()
     )
-    payments = (
-        await session.execute(
-            select(InstallmentPaymentRow)
-            .where(InstallmentPaymentRow.order_id == row.id)
-            .order_by(InstallmentPaymentRow.sequence)
-        )
-    ).scalars()
+    payments = list(
+        (
+            await session.execute(
+                select(InstallmentPaymentRow)
+                .where(InstallmentPaymentRow.order_id == row.id)
+                .order_by(InstallmentPaymentRow.sequence)
+            )
+        ).scalars()
+    )
     job = (
         await session.execute(
             select(MigrationJobRow)
@@ -52,14 +54,35 @@ async def order_detail(session: AsyncSession, row: OrderRow) -> dict[str, Any]:
             .limit(1)
         )
     ).scalar_one_or_none()
-    messages = (
-        await session.execute(
-            select(CommunicationLogRow)
-            .where(CommunicationLogRow.order_id == row.id)
-            .order_by(CommunicationLogRow.occurred_at.desc())
-            .limit(50)
-        )
-    ).scalars()
+    messages = list(
+        (
+            await session.execute(
+                select(CommunicationLogRow)
+                .where(CommunicationLogRow.order_id == row.id)
+                .order_by(CommunicationLogRow.occurred_at.desc())
+                .limit(50)
+            )
+        ).scalars()
+    )
+    return _detail(row, milestones, payments, job, messages)
+
+
+def new_order_detail(row: OrderRow, installments: list[InstallmentPaymentRow]) -> dict[str, Any]:
+    """order_detail of an order placed in this very transaction, without reading anything back.
+
+    Nothing can refer to it yet: no milestones (they come with approval), no migration job, no messages, and its
+    payments are the planned installments just written.
+    """
+    return _detail(row, [], sorted(installments, key=lambda p: p.sequence), None, [])
+
+
+def _detail(
+    row: OrderRow,
+    milestones: list[MilestoneRow],
+    payments: list[InstallmentPaymentRow],
+    job: MigrationJobRow | None,
+    messages: list[CommunicationLogRow],
+) -> dict[str, Any]:
     done = sum(1 for m in milestones if m.status == "completed")
     return {
         **summary(row),
@@ -95,7 +118,8 @@ async def order_detail(session: AsyncSession, row: OrderRow) -> dict[str, Any]:
     }
 
 
-def summary(row: OrderRow) -> dict[str, Any]:
+def summary(row: Any) -> dict[str, Any]:
+    """An order's list entry, from an OrderRow or a row of the list query's columns."""
     return {
         "id": row.id,
         "school_id": row.school_id,

@@ -56,8 +56,10 @@ async def _detail(uow: UowDep, row: OrderRow) -> dict[str, Any]:
 async def create_order(
     body: PlaceOrder, uow: UowDep, today: TodayDep, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
-    row = await use_cases.place_order(uow, body, idempotency_key=idempotency_key, today=today)
-    return await _detail(uow, row)
+    row, installments = await use_cases.place_order(uow, body, idempotency_key=idempotency_key, today=today)
+    if installments is None:  # a retry: the order may have moved on since, read it whole
+        return await _detail(uow, row)
+    return views.new_order_detail(row, installments)
 
 
 @router.get("", response_model=OrderPage, responses=problems(422), summary="Orders the caller may see, newest first")
