@@ -8,7 +8,9 @@ databases, its own broker namespace) so it runs beside `make run`; `--running` u
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import secrets
 import sys
 import tempfile
 import time
@@ -44,22 +46,51 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> An
 
 
 @contextlib.contextmanager
-def system(running: bool) -> Iterator[dict[str, str]]:
+def system(running: bool, migration_workers: int) -> Iterator[dict[str, str]]:
+    """URLs of the services, plus the broker namespace and the migration target database (keys `_ns`, `_target`)."""
     if running:
+        from migration_worker.settings import Settings as MigrationSettings
+
         yield {
             "orders": "http://127.0.0.1:8000",
             "payments": "http://127.0.0.1:8001",
             "notifications": "http://127.0.0.1:8002",
             "migration-worker": "http://127.0.0.1:8003",
             "sandbox": "http://127.0.0.1:8010",
+            "_ns": ServiceSettings().broker_namespace,
+            "_target": MigrationSettings().target_dsn,
         }
         return
+    from servicekit.testing import database_url
+
     from tests.support.system import running_system
 
-    with tempfile.TemporaryDirectory() as tmp, running_system(Path(tmp)) as sys_:
-        urls = {name: sys_.url(name) for name in sys_.services}
-        urls["sandbox"] = sys_.sandbox_url
-        yield urls
+    target_db = f"demo_target_{secrets.token_hex(3)}"
+    target = database_url(target_db, driver="postgresql")
+    # Small batches so that a demo-sized export still makes enough batch messages to share out.
+    env = {"MIGRATIONS_TARGET_DATABASE_URL": target, "MIGRATIONS_BATCH_SIZE": "500"}
+    try:
+        with tempfile.TemporaryDirectory() as tmp, running_system(Path(tmp), **env) as sys_:
+            for replica in range(1, migration_workers):  # more migration-worker replicas, stopped with the rest
+                process = sys_.service_process("migration-worker", replica=replica)
+                sys_.processes[process.name] = process
+                process.start()
+            urls = {name: sys_.url(name) for name in sys_.services}
+            urls["sandbox"] = sys_.sandbox_url
+            yield {**urls, "_ns": sys_.namespace, "_target": target}
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)'))
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+    from servicekit.testing import ADMIN_DSN
+
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def walk(urls: dict[str, str]) -> None:
@@ -158,15 +189,105 @@ def walk(urls: dict[str, str]) -> None:
     items = log.json().get("items", log.json()) if isinstance(log.json(), dict) else log.json()
     for message in items[:10]:
         show(message.get("channel", "?"), f"{message.get('template')} → {message.get('status')}")
-    print("\nDemo complete.")
+
+
+async def _prepare_target(dsn: str, ddl: str) -> None:
+    """The plan's tables in the migration target (created, database and all, if missing)."""
+    import asyncpg
+
+    database = dsn.rsplit("/", 1)[1].split("?")[0]
+    with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+        await _admin(f'CREATE DATABASE "{database}"')
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(ddl)
+    finally:
+        await conn.close()
+
+
+async def _send_start_job(namespace: str, command: Any) -> None:
+    """What orders sends when an order enters data_migration, published the same way (events exchange)."""
+    from contracts.envelope import Envelope
+    from faststream.rabbit import RabbitBroker
+    from servicekit.topology import Naming, events_exchange
+
+    envelope = Envelope.wrap(command, school_id=command.school_id)
+    broker = RabbitBroker(ServiceSettings().amqp_url)
+    await broker.connect()
+    try:
+        await broker.publish(
+            envelope.model_dump_json(),
+            exchange=events_exchange(Naming(namespace)),
+            routing_key=envelope.routing_key,
+            message_id=str(envelope.event_id),
+            content_type="application/json",
+            persist=True,
+        )
+    finally:
+        await broker.stop()
+
+
+def migrate(urls: dict[str, str], students: int) -> None:
+    from contracts.migrations import DataSource, StartJob
+    from migration_worker.plans import SHIPPED
+
+    step(f"A legacy school export ({students:,} students) is migrated; its batches spread over the worker replicas")
+    shipped = SHIPPED["school-sis"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "school-sis"
+        counts = shipped.generate(folder, students)
+        show("export", ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+        asyncio.run(_prepare_target(urls["_target"], shipped.target_ddl))
+        school = uuid4()
+        command = StartJob(
+            job_id=uuid4(),
+            order_id=uuid4(),
+            school_id=school,
+            plan="school-sis",
+            data_sources=[DataSource(source_id=uuid4(), kind="csv", name="SIS export", location=folder.as_uri())],
+        )
+        asyncio.run(_send_start_job(urls["_ns"], command))
+        http = httpx.Client(timeout=10)
+        job_url = f"{urls['migration-worker']}/api/v1/migrations/jobs/{command.job_id}"
+        seen: dict[str, Any] = {}
+
+        def finished() -> dict[str, Any] | None:
+            response = http.get(job_url)
+            if response.status_code != 200:
+                return None
+            job = response.json()
+            progress = (job.get("progress") or {}).get("phase"), job.get("status")
+            if progress != seen.get("last"):
+                seen["last"] = progress
+                show("job", f"{job['status']} {(job.get('progress') or {}).get('phase') or ''}")
+            return job if job["status"] in ("completed", "failed") else None
+
+        job = eventually(finished, "the migration job", timeout=600)
+    report = job.get("report") or {}
+    show("result", f"{job['status']}: {report.get('rows_migrated', 0):,} of {report.get('rows_total', 0):,} rows "
+         f"migrated, {report.get('rows_rejected', 0):,} rejected with reasons")  # fmt: skip
+    workers = job.get("workers") or {}
+    total = sum(w["batches"] for w in workers.values()) or 1
+    for name, counts in sorted(workers.items()):
+        show(f"worker {name}", f"{counts['batches']:>3} batches ({100 * counts['batches'] / total:.0f} %), "
+             f"{counts['rows']:,} rows")  # fmt: skip
+    show("report", f"{job_url}/report?format=html")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--running", action="store_true", help="use the services `make run` started")
+    parser.add_argument(
+        "--migration-workers", type=int, default=3, help="migration-worker replicas of the demo's own system"
+    )
+    parser.add_argument("--students", type=int, default=3000, help="size of the legacy school export to migrate")
+    parser.add_argument("--migration-only", action="store_true", help="only the migration part")
     args = parser.parse_args()
-    with system(args.running) as urls:
-        walk(urls)
+    with system(args.running, args.migration_workers) as urls:
+        if not args.migration_only:
+            walk(urls)
+        migrate(urls, args.students)
+    print("\nDemo complete.")
 
 
 if __name__ == "__main__":
