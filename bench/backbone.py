@@ -173,8 +173,10 @@ async def _backbone_producer(url: str, namespace: str, n: int, results: Any, wri
 
     results.put(("start", time.time(), 0))
     await asyncio.gather(*(writer(n // writers + (1 if i < n % writers else 0)) for i in range(writers)))
+    results.put(("written", time.time(), n))
     while (await runtime.relay.backlog())[0] > 0:  # noqa: ASYNC110 - polling the database, not an event
         await asyncio.sleep(0.05)
+    results.put(("published", time.time(), n))
     await runtime.stop()
 
 
@@ -216,7 +218,7 @@ def backbone_rate(n: int) -> float:
     ready.wait(60)
     producer = ctx.Process(target=_run_backbone_producer, args=(url, namespace, n, results))
     producer.start()
-    marks = {kind: (at, count) for kind, at, count in (results.get(timeout=900) for _ in range(2))}
+    marks = {kind: (at, count) for kind, at, count in (results.get(timeout=900) for _ in range(4))}
     producer.join(120)
     consumer.join(120)
     effects = asyncio.run(_effects(url))
@@ -225,20 +227,27 @@ def backbone_rate(n: int) -> float:
     asyncio.run(drop_database(name))
     if effects != n:
         raise SystemExit(f"backbone lost or doubled events: {effects} effects for {n} events")
-    return n / (marks["consumer_done"][0] - marks["start"][0])
+    start = marks["start"][0]
+    STAGES.update({stage: marks[stage][0] - start for stage in ("written", "published", "consumer_done")})
+    return n / (marks["consumer_done"][0] - start)
+
+
+STAGES: dict[str, float] = {}  # seconds from the first write until each stage finished, for the report
 
 
 def run(n: int) -> dict[str, Any]:
     raw = raw_rate(n)
     backbone = backbone_rate(n)
-    return {"events": n, "raw_per_s": raw, "backbone_per_s": backbone, "ratio": backbone / raw}
+    return {"events": n, "raw_per_s": raw, "backbone_per_s": backbone, "ratio": backbone / raw, "stages": STAGES}
 
 
 def report(result: dict[str, Any]) -> str:
     return (
         f"backbone: {result['backbone_per_s']:.0f} events/s (state+outbox tx → relay → quorum queue → inbox + effect)\n"
         f"baseline: {result['raw_per_s']:.0f} msgs/s (raw aio-pika publish-with-confirms → consume-with-ack)\n"
-        f"ratio:    {result['ratio']:.2f}x (goal >= 0.5x), {result['events']} events each, no loss, no duplicate"
+        f"ratio:    {result['ratio']:.2f}x (goal >= 0.5x), {result['events']} events each, no loss, no duplicate\n"
+        + "stages:   "
+        + ", ".join(f"{stage} after {seconds:.1f} s" for stage, seconds in result["stages"].items())
     )
 
 

@@ -11,9 +11,11 @@ import aio_pika
 import pytest
 from contracts.envelope import Envelope
 from contracts.orders import TeamAssigned
+from servicekit import metrics
 from servicekit.consumer import Subscription
 from servicekit.db import Database
 from servicekit.errors import PermanentError
+from servicekit.inbox_batcher import InboxBatcher
 from servicekit.outbox import add_event
 from servicekit.parking import list_parked, replay
 from servicekit.runtime import ServiceRuntime
@@ -221,7 +223,8 @@ async def test_poison_message_is_parked_after_spaced_retries(db: Database, make_
             raise RuntimeError("handler always fails on this one")
         await record_effect(envelope, session)
 
-    runtime = await make_runtime(flaky)
+    # One delivery per transaction, so every handler run is one delivery (batching is tested below).
+    runtime = await make_runtime(flaky, consumer_batch_max=1)
     queue = runtime.consumers.queue_names()[0]
     await write_events(db, [team_assigned("poison")] + [team_assigned(f"ok{i}") for i in range(20)])
 
@@ -237,6 +240,68 @@ async def test_poison_message_is_parked_after_spaced_retries(db: Database, make_
     # Each retry waited out its own, longer delay queue (the broker records the expiry in x-death).
     expired = {d["queue"]: d["count"] for d in parked.headers["x-death"] if d["reason"] == "expired"}
     assert expired == {f"{queue}.retry.{delay}ms": 1 for delay in RETRIES}
+
+
+async def test_deliveries_in_flight_together_share_a_transaction_and_a_failure_stays_with_its_message(
+    db: Database, make_runtime: Any
+) -> None:
+    runs: list[str] = []
+
+    async def poisoned(envelope: Envelope[TeamAssigned], session: AsyncSession) -> None:
+        runs.append(envelope.data.members[0])
+        if envelope.data.members[0] == "poison":
+            raise PermanentError("this one is bad")
+        await record_effect(envelope, session)
+
+    runtime = await make_runtime(poisoned)
+    queue = runtime.consumers.queue_names()[0]
+    for subscriber in runtime.broker.subscribers:  # let the queue fill up, then take it all at once
+        await subscriber.stop()
+    healthy = [team_assigned(f"ok{i}") for i in range(60)]
+    await write_events(db, [*healthy[:30], team_assigned("poison"), *healthy[30:]])
+    await wait_for(lambda: _backlog_empty(runtime))
+    batches_before = _batch_histogram("kit")
+    for subscriber in runtime.broker.subscribers:
+        await subscriber.start()
+
+    async def healthy_ones_done() -> bool:
+        return len(await effects(db)) == 60
+
+    await wait_for(healthy_ones_done)
+    parked = await _wait_parked(queue)
+    assert parked.headers["x-parked-reason"] == "rejected: PermanentError: this one is bad"
+    assert sorted(note for _, note in await effects(db)) == sorted(e.data.members[0] for e in healthy)
+    count, total = (after - before for after, before in zip(_batch_histogram("kit"), batches_before, strict=True))
+    assert total == 60  # the healthy ones committed, each counted once; the poison never was
+    assert count < total, "deliveries in flight together should have shared transactions"
+    # The poison ran at most twice: in its batch (rolled back with it) and again on its own. The others
+    # ran again only if they shared its batch, and still took effect once.
+    assert 1 <= runs.count("poison") <= 2
+
+
+async def _backlog_empty(runtime: ServiceRuntime) -> bool:
+    return (await runtime.relay.backlog())[0] == 0
+
+
+def _batch_histogram(consumer: str) -> tuple[float, float]:
+    samples = {
+        s.name: s.value
+        for m in metrics.CONSUMER_BATCH_SIZE.collect()
+        for s in m.samples
+        if s.labels.get("consumer") == consumer
+    }
+    return samples.get("oneclass_consumer_batch_size_count", 0.0), samples.get("oneclass_consumer_batch_size_sum", 0.0)
+
+
+async def test_the_same_event_twice_in_one_batch_takes_effect_once(db: Database) -> None:
+    batcher = InboxBatcher(db, "kit-batch", record_effect, max_batch=32)
+    first, second = team_assigned("a"), team_assigned("b")
+    try:
+        results = await asyncio.gather(batcher.apply(first), batcher.apply(first), batcher.apply(second))
+    finally:
+        await batcher.stop()
+    assert sorted(results) == [False, True, True]
+    assert sorted(note for _, note in await effects(db)) == ["a", "b"]
 
 
 async def test_malformed_and_rejected_messages_are_parked_at_once(db: Database, make_runtime: Any) -> None:

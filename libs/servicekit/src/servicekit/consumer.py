@@ -1,8 +1,9 @@
 """The consumer runtime: one explicit list of subscriptions per service, each made safe the same way.
 
 For every delivery: decode the envelope (malformed → parked), claim it in the inbox and run the
-handler in one transaction (duplicate → no-op), and on failure retry through the delay queues, then
-park with the reason in the headers. The handler only translates an event into a use case.
+handler in one transaction (duplicate → no-op; deliveries in flight together share that transaction,
+see `inbox_batcher`), and on failure retry through the delay queues, then park with the reason in the
+headers. The handler only translates an event into a use case.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from typing import Any, Generic, TypeVar
 from contracts.envelope import Envelope, Payload
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import metrics
 from servicekit.db import Database
 from servicekit.errors import PermanentError
-from servicekit.inbox import claim
+from servicekit.inbox_batcher import InboxBatcher, apply_alone
 from servicekit.topology import Naming, events_exchange, main_queue
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ class Subscription(Generic[P]):
     consumer: str
     message: type[P]
     handler: Handler[P]
+    # Deliveries may share one transaction (see inbox_batcher); off for handlers that run long or reach
+    # outside the database, where re-running after another message's failure would cost too much.
+    batch: bool = True
 
     @property
     def message_type(self) -> type[Envelope[P]]:
@@ -65,13 +68,16 @@ class ConsumerRuntime:
         *,
         retry_delays_ms: list[int],
         delivery_limit: int,
+        max_batch: int = 1,
     ) -> None:
         self.broker = broker
         self.db = db
         self.naming = naming
         self.retry_delays_ms = list(retry_delays_ms)
         self.delivery_limit = delivery_limit
+        self.max_batch = max_batch
         self.subscriptions: list[Subscription[Any]] = []
+        self._batchers: dict[int, InboxBatcher] = {}
 
     def register(self, subscriptions: list[Subscription[Any]]) -> None:
         for sub in subscriptions:
@@ -81,8 +87,10 @@ class ConsumerRuntime:
         queue_name = sub.queue_name(self.naming)
         queue = main_queue(self.naming, queue_name, sub.message.routing_key(), self.delivery_limit)
 
-        async def consume(body: Any, message: RabbitMessage) -> None:
-            await self.process(sub, queue_name, body, message)
+        async def consume(body: Any) -> None:
+            # The message comes from the broker's context rather than a `RabbitMessage` parameter: fast_depends
+            # resolves such a parameter in a worker thread, which cost more than the rest of the delivery.
+            await self.process(sub, queue_name, body, self.broker.context.get_local("message"))
 
         # Documented as the envelope (AsyncAPI); at run time the decoder hands over the raw bytes,
         # which pydantic's smart union keeps as bytes, so parsing and parking stay ours.
@@ -98,6 +106,19 @@ class ConsumerRuntime:
         )(consume)
         self.subscriptions.append(sub)
 
+    def _batcher(self, sub: Subscription[Any]) -> InboxBatcher:
+        batcher = self._batchers.get(id(sub))
+        if batcher is None:
+            batcher = InboxBatcher(self.db, sub.consumer, sub.handler, max_batch=self.max_batch)
+            self._batchers[id(sub)] = batcher
+        return batcher
+
+    async def stop(self) -> None:
+        """After the subscribers stopped: nothing is in flight any more."""
+        for batcher in self._batchers.values():
+            await batcher.stop()
+        self._batchers.clear()
+
     def queue_names(self) -> list[str]:
         return [s.queue_name(self.naming) for s in self.subscriptions]
 
@@ -110,12 +131,14 @@ class ConsumerRuntime:
             await self._park(sub, queue, body, message, f"malformed message: {_short(exc)}")
             return
         try:
-            async with self.db.transaction() as session:
-                if not await claim(session, sub.consumer, envelope.event_id, envelope.event_type):
-                    metrics.INBOX_DUPLICATES.labels(sub.consumer).inc()
-                    log.info("duplicate %s %s skipped", envelope.event_type, envelope.event_id)
-                    return
-                await sub.handler(envelope, session)
+            if sub.batch and self.max_batch > 1:
+                fresh = await self._batcher(sub).apply(envelope)
+            else:
+                fresh = await apply_alone(self.db, sub.consumer, sub.handler, envelope)
+            if not fresh:
+                metrics.INBOX_DUPLICATES.labels(sub.consumer).inc()
+                log.info("duplicate %s %s skipped", envelope.event_type, envelope.event_id)
+                return
             metrics.MESSAGES_HANDLED.labels(sub.consumer).inc()
         except PermanentError as exc:
             await self._park(sub, queue, body, message, f"rejected: {_short(exc)}")

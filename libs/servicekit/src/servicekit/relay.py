@@ -62,6 +62,7 @@ class OutboxRelay:
         dsn: str,
         batch_size: int = 200,
         poll_seconds: float = 2.0,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.broker = broker
@@ -69,6 +70,7 @@ class OutboxRelay:
         self.dsn = dsn
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self.published = 0
         self.failures = 0
         self._wake = asyncio.Event()
@@ -79,12 +81,15 @@ class OutboxRelay:
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
-        """A local commit wrote outbox rows: publish now, and tell other relay replicas.
+        """A local commit wrote outbox rows: publish now if this process relays, else tell the relays that do.
 
+        With a local relay running, other replicas are not woken: this one publishes what it wrote, and
+        waking every replica on every commit cost more (a NOTIFY each, contended claims) than it saved.
         The NOTIFY goes out after the commit, in its own statement, coalesced to one in flight.
         """
-        self._wake.set()
-        if not self._notify_pending and self._task is not None:
+        if self._task is not None:
+            self._wake.set()
+        elif not self._notify_pending:
             self._notify_pending = True
             asyncio.get_running_loop().create_task(self._notify_others())
 
@@ -140,6 +145,8 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            if self.gather_seconds:
+                await asyncio.sleep(self.gather_seconds)
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many rows were published."""

@@ -63,6 +63,7 @@ class ServiceRuntime:
             self.naming,
             retry_delays_ms=settings.retry_delays_ms,
             delivery_limit=settings.delivery_limit,
+            max_batch=settings.consumer_batch_max,
         )
         self.consumers.register(list(subscriptions))
         self.publishes = list(published_by(settings.service_name) if publishes is None else publishes)
@@ -111,6 +112,7 @@ class ServiceRuntime:
         # open, and only then is the connection closed.
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
+        await self.consumers.stop()
         if self.settings.outbox_enabled:
             await self.relay.stop()
         await self.broker.stop()

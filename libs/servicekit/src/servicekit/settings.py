@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
         "", validation_alias=shared("BROKER_NAMESPACE"), description="prefix of every exchange and queue"
     )
     consumer_prefetch: int = Field(32, validation_alias=shared("CONSUMER_PREFETCH"))
+    consumer_batch_max: int = Field(
+        32, ge=1, validation_alias=shared("CONSUMER_BATCH_MAX"), description="deliveries per inbox transaction"
+    )
     retry_delays_ms: list[int] = Field(
         [1_000, 10_000, 60_000], validation_alias=shared("RETRY_DELAYS_MS"), description="growing delays"
     )
