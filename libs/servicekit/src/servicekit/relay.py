@@ -62,7 +62,6 @@ class OutboxRelay:
         dsn: str,
         batch_size: int = 200,
         poll_seconds: float = 2.0,
-        gather_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.broker = broker
@@ -70,7 +69,6 @@ class OutboxRelay:
         self.dsn = dsn
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self.gather_seconds = gather_seconds
         self.published = 0
         self.failures = 0
         self._wake = asyncio.Event()
@@ -145,8 +143,6 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            if self.gather_seconds:
-                await asyncio.sleep(self.gather_seconds)
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many rows were published."""
