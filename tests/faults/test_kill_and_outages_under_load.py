@@ -77,7 +77,7 @@ def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Pat
                 _grows(load.placed, 3)
                 say("workload stops; settling")
 
-            ledger = settle_and_check(system, load.placed)
+            ledger = settle_and_check(system, load.placed, timeout=240)
             say(f"injected: {'; '.join(injected)}")
             say(f"refused while down (the client was told): {dict(load.refused)}")
             say(f"checked: {ledger.summary()}")
@@ -88,6 +88,7 @@ def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Pat
             assert ledger.lost == 0, ledger.details()
             assert ledger.doubled == 0, ledger.details()
             assert ledger.leaked == 0, ledger.details()
+            assert not ledger.unsettled, ledger.summary()
             assert not load.server_errors, load.server_errors
             assert not ledger.parked, ledger.parked
             assert ledger.payments_expected > 0, ledger.summary()

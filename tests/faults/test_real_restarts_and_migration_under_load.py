@@ -166,6 +166,7 @@ def test_real_rabbitmq_and_postgresql_restarts_and_a_killed_migration_under_load
             job_report = migration.report(system, job_id)
             accounting = migration.check_accounting(job_report, files, target)
             actual = migration.target_checksum(target)
+            say(f"migration report: { {k: v for k, v in job_report.items() if k != 'entities'} }")
             say(
                 f"migration accounting: source {accounting.source_rows} = migrated {accounting.migrated} + rejected "
                 f"{accounting.rejected} + merged {accounting.merged}; unaccounted {accounting.unaccounted}; "
