@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.db import OUTBOX_WRITTEN
 from servicekit.tables import outbox
 
+_INSERT = outbox.insert()
+
 
 def serialise(envelope: Envelope[Any]) -> dict[str, Any]:
     return envelope.model_dump(mode="json")
@@ -25,13 +27,15 @@ async def add_event(session: AsyncSession, envelope: Envelope[Any]) -> None:
     propagate.inject(carrier)
     headers = {**carrier, "correlation_id": str(envelope.correlation_id)}
     session.info[OUTBOX_WRITTEN] = True
+    # One statement object with parameters (not `.values(...)` per call): compiled once, then cached.
     await session.execute(
-        outbox.insert().values(
-            event_id=envelope.event_id,
-            routing_key=envelope.routing_key,
-            body=serialise(envelope),
-            headers=headers,
-        )
+        _INSERT,
+        {
+            "event_id": envelope.event_id,
+            "routing_key": envelope.routing_key,
+            "body": serialise(envelope),
+            "headers": headers,
+        },
     )
 
 
