@@ -9,7 +9,7 @@ ROLE ?= school_admin
 SCHOOL ?=
 PYTEST_ARGS ?=
 
-.PHONY: help tools deps infra db setup run test lint format docs bench bench-tools demo token fuzz soak clean
+.PHONY: help tools deps infra db setup run test lint format docs bench bench-tools test-tools demo token fuzz soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ run: setup ## start every service and the provider sandbox (Ctrl-C stops them al
 	@MIGRATION_WORKERS=$(MIGRATION_WORKERS) NOTIFICATION_WORKERS=$(NOTIFICATION_WORKERS) \
 		$(UV) run --quiet honcho -f var/Procfile -d . start
 
-test: deps infra ## run the whole test suite against the real PostgreSQL and RabbitMQ
+test: deps infra test-tools ## run the whole test suite against the real PostgreSQL and RabbitMQ
 	@$(UV) run pytest $(PYTEST_ARGS)
 
 lint: deps ## ruff and mypy
@@ -58,7 +58,10 @@ bench: setup bench-tools ## run every benchmark; each prints its figure beside a
 	@$(UV) run python -m bench
 
 bench-tools: ## install the load generator (wrk) the HTTP benchmarks drive
-	@bash deploy/local/ensure-bench-tools.sh
+	@bash deploy/local/ensure-os-tools.sh wrk
+
+test-tools: ## install kubectl (its kustomize renders the manifests the deploy tests validate)
+	@bash deploy/local/ensure-os-tools.sh kubectl
 
 demo: setup ## a scripted walk through the whole system against running services
 	@$(UV) run python deploy/local/demo.py
