@@ -21,6 +21,11 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
+async def _runtime_dependency(request: Request) -> ServiceRuntime:
+    # A plain `def` dependency would run in FastAPI's thread pool: a thread hop on every request.
+    return get_runtime(request)
+
+
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
@@ -46,4 +51,4 @@ def require_role(*roles: str) -> object:
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 SessionDep = Annotated[AsyncSession, Depends(transaction)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime_dependency)]

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from servicekit.db import Database
@@ -18,19 +18,42 @@ log = logging.getLogger(__name__)
 
 
 class WebhookWorker:
-    """Applies stored webhooks; woken by intake in this process, polling for everyone else's rows."""
+    """Applies stored webhooks; woken by intake in this process, polling for everyone else's rows.
 
-    def __init__(self, db: Database, providers: Providers, settings: Settings, concurrency: int = 4) -> None:
+    Intake comes first: a provider waiting for its 2xx retries (and, past its timeout, resends) while
+    applying a stored row can wait a moment. So while deliveries are being received in this process only
+    the first applier task runs (progress never stops); the others join as soon as intake is quiet.
+    """
+
+    def __init__(self, db: Database, providers: Providers, settings: Settings) -> None:
         self.db = db
         self.providers = providers
         self.settings = settings
-        self.concurrency = concurrency
+        self.concurrency = settings.webhook_worker_concurrency
         self.wake = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.applied = 0
+        self.intake_in_flight = 0
+        self._intake_quiet = asyncio.Event()
+        self._intake_quiet.set()
+
+    @contextlib.contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Wrap one intake request: the extra appliers stand aside until no delivery is in flight."""
+        self.intake_in_flight += 1
+        self._intake_quiet.clear()
+        try:
+            yield
+        finally:
+            self.intake_in_flight -= 1
+            if self.intake_in_flight == 0:
+                self._intake_quiet.set()
 
     async def start(self) -> None:
-        self.tasks = [asyncio.create_task(self._loop(), name=f"webhook-worker-{i}") for i in range(self.concurrency)]
+        self.tasks = [
+            asyncio.create_task(self._loop(yields_to_intake=i > 0), name=f"webhook-worker-{i}")
+            for i in range(self.concurrency)
+        ]
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -50,8 +73,10 @@ class WebhookWorker:
             count += 1
         return count
 
-    async def _loop(self) -> None:
+    async def _loop(self, *, yields_to_intake: bool) -> None:
         while True:
+            if yields_to_intake:
+                await self._intake_quiet.wait()
             try:
                 if await webhooks.apply_next(self.db, self.providers, self.settings.webhook_max_attempts):
                     self.applied += 1

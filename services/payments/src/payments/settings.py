@@ -37,6 +37,7 @@ class Settings(ServiceSettings):
     # Background work: webhook application, due/overdue checks and reconciliation.
     webhook_worker_enabled: bool = True
     webhook_worker_batch: int = 100
+    webhook_worker_concurrency: int = 4  # applier tasks per process (all but one pause while intake is busy)
     webhook_worker_poll_s: float = 0.5
     webhook_max_attempts: int = 5
     scheduler_enabled: bool = True

@@ -8,7 +8,8 @@ if TYPE_CHECKING:
     from payments.bootstrap import PaymentsApp
 
 
-def get_payments(request: Request) -> "PaymentsApp":
+async def get_payments(request: Request) -> "PaymentsApp":
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     payments: PaymentsApp = request.app.state.payments
     return payments
 

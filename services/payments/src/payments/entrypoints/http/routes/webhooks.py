@@ -20,8 +20,9 @@ router = APIRouter(prefix="/api/v1/payments", tags=["webhooks"])
 async def receive_webhook(
     provider: Literal["stripe", "paynow", "ecocash", "onemoney"], request: Request, payments: PaymentsDep
 ) -> JSONResponse:
-    body = await request.body()
-    received = await webhooks.receive(payments.inbox, payments.providers, provider, body, dict(request.headers))
+    with payments.worker.receiving():
+        body = await request.body()
+        received = await webhooks.receive(payments.inbox, payments.providers, provider, body, dict(request.headers))
     if received.status == "rejected":
         return JSONResponse(
             {
