@@ -30,6 +30,16 @@ async def test_unexpected_errors_are_problem_documents(exc: Exception, status: i
     assert response.json()["status"] == status
 
 
+async def test_a_client_hanging_up_mid_body_is_not_logged_as_our_error(caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.requests import ClientDisconnect
+
+    transport = httpx.ASGITransport(app=_app(ClientDisconnect()), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/boom")
+    assert response.status_code == 400
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
 def test_a_wrapped_connection_failure_counts_as_unavailable() -> None:
     outer = RuntimeError("while running the use case")
     outer.__cause__ = ConnectionRefusedError(111, "refused")
