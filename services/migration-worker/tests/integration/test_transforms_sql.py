@@ -27,6 +27,7 @@ entities:
       phone: {from: v, transforms: [phone_e164]}
       day: {from: v, transforms: [trim, {parse_date: ["%Y-%m-%d", "%d/%m/%Y"]}]}
       amount: {from: v, transforms: [{money_minor: 2}]}
+      at: {from: v, transforms: [trim, {parse_timestamp: ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M"]}]}
 """
 
 
@@ -70,10 +71,25 @@ async def test_phone_normalisation_agrees_with_phonenumbers(make_target: Callabl
 
 
 async def test_impossible_dates_become_null_not_errors(make_target: Callable[..., Any]) -> None:
-    values = ["2024-02-29", "2023-02-29", "31/04/2021", "30/04/2021", "2021-13-01", "0000-01-01", "2021-1-01", "x"]
+    values = [
+        "2024-02-29", "2023-02-29", "31/04/2021", "30/04/2021", "2021-13-01", "0000-01-01", "2021-1-01", "x",
+        "2024--1-05", "2024-1--05", "+024-01-05", "1900-02-29", "2000-02-29",
+    ]  # fmt: skip
     got = await _evaluate(make_target, "day", values)
     assert [str(d) if d else None for d in got] == [
         "2024-02-29", None, None, "2021-04-30", None, None, None, None,
+        None, None, None, None, "2000-02-29",
+    ]  # fmt: skip
+
+
+async def test_timestamps_in_several_formats(make_target: Callable[..., Any]) -> None:
+    values = [
+        "2024-02-29 23:59:59", "29/02/2024 07:05", "2024-02-29 24:00:00", "2024-02-29 10:60:00",
+        "2024-02-29T10:00:00", "2024-02-29 10:00", "29/02/2023 07:05", "2024-0a-29 10:00:00", "2024-02-29 1:00:00 ",
+    ]  # fmt: skip
+    got = await _evaluate(make_target, "at", values)
+    assert [d.strftime("%Y-%m-%d %H:%M:%S") if d else None for d in got] == [
+        "2024-02-29 23:59:59", "2024-02-29 07:05:00", None, None, None, None, None, None, None,
     ]  # fmt: skip
 
 
