@@ -70,9 +70,11 @@ async def receive(
             reason=reason,
         )
         return Received(row_id, "rejected", reason)
-    # Only a signed delivery's key can be trusted to name the event; an unsigned EcoCash hint with a
-    # forged key must not be able to shadow the real callback.
-    dedupe_key = f"{_family(provider)}:{event.event_key}" if provider in _SIGNED else None
+    # Only a signed delivery's key can be trusted to name the event (an unsigned EcoCash hint with a forged
+    # key must not shadow the real callback), and only when it is final: a PayNow "Paid" the poll did not
+    # confirm yet must not shadow the same status sent again once the money is there.
+    final = provider in _SIGNED and not event.needs_confirmation
+    dedupe_key = f"{_family(provider)}:{event.event_key}" if final else None
     row_id = await inbox.store(
         provider=provider,
         event_key=event.event_key[:200],
