@@ -32,4 +32,7 @@ def build_broker(
             RabbitPrometheusMiddleware(registry=registry, app_name=settings.service_name),
         ],
         description=f"OneClass {settings.service_name} service",
+        # Our one subscriber function takes the raw body and parses it itself (to park what is malformed),
+        # so FastDepends' per-message injection and validation would be pure overhead.
+        apply_types=False,
     )
