@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -102,7 +104,7 @@ WITH skip header = 1, fields optionally enclosed by '"', fields escaped by doubl
         return None, f"pgloader failed: {(exc.stderr or b'').decode()[-300:]}"
 
 
-def bench_engine(csv_dir: Path, dsn: str, concurrency: int) -> dict[str, float]:
+def bench_engine(csv_dir: Path, dsn: str, concurrency: int) -> dict[str, Any]:
     """Run the engine in a child process and sample that process tree's memory while it works."""
     cmd = [sys.executable, __file__, "--engine-only", str(csv_dir), dsn, str(concurrency)]
     peak = {"rss": 0}
@@ -128,7 +130,7 @@ def bench_engine(csv_dir: Path, dsn: str, concurrency: int) -> dict[str, float]:
     sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"engine run failed (exit {child.returncode})")
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result.update(wall_seconds=elapsed, peak_rss_mb=peak["rss"] / 2**20)
     return result
 
@@ -137,21 +139,38 @@ def engine_only(csv_dir: str, dsn: str, concurrency: int) -> None:
     from migration_worker.adapters.sources import CsvFolderSource
     from migration_worker.domain.plan import load_plan
     from migration_worker.engine.engine import EngineOptions, MigrationEngine
+    from migration_worker.engine.progress import Progress
     from migration_worker.plans import SHIPPED
 
     shipped = SHIPPED["legacy-notifications"]
     asyncio.run(execute(dsn, shipped.target_ddl))
+    marks: list[tuple[str, float]] = []
+
+    async def phase_marks(p: Progress) -> None:
+        # progress arrives phase by phase: a change of phase marks where the previous one ended
+        if not marks or marks[-1][0] != p.phase:
+            marks.append((p.phase, time.perf_counter()))
+
     engine = MigrationEngine(
-        load_plan(shipped.plan_file), CsvFolderSource(Path(csv_dir)), dsn, EngineOptions(concurrency=concurrency)
+        load_plan(shipped.plan_file),
+        CsvFolderSource(Path(csv_dir)),
+        dsn,
+        EngineOptions(concurrency=concurrency),
+        progress=[phase_marks],
     )
     started = time.perf_counter()
     accounts = asyncio.run(engine.run(str(uuid.uuid4())))
     seconds = time.perf_counter() - started
+    marks.append(("end", time.perf_counter()))
+    phases: dict[str, float] = {}
+    for (phase, at), (_, until) in itertools.pairwise(marks):
+        phases[phase] = phases.get(phase, 0.0) + until - at
+    print("engine phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()), file=sys.stderr, flush=True)
     a = accounts[0]
     if a.status == "failed":
         raise SystemExit(f"verification failed: {a.as_dict()}")
     print(json.dumps({"seconds": seconds, "source": a.source, "migrated": a.migrated, "rejected": a.rejected,
-                      "merged": a.merged, "unaccounted": a.unaccounted}))  # fmt: skip
+                      "merged": a.merged, "unaccounted": a.unaccounted, "phases": phases}))  # fmt: skip
 
 
 def main() -> None:
@@ -199,6 +218,7 @@ def main() -> None:
         "engine_seconds": engine["seconds"],
         "engine_peak_rss_mb": engine["peak_rss_mb"],
         "engine_accounting": {k: engine[k] for k in ("source", "migrated", "rejected", "merged", "unaccounted")},
+        "engine_phases_s": engine.get("phases"),
     }
     figures["engine_vs_copy"] = figures["engine_rows_per_s"] / figures["copy_rows_per_s"]
     figures["engine_vs_pgloader"] = (
@@ -220,6 +240,7 @@ def main() -> None:
     print(f"engine rows/s     = {figures['engine_rows_per_s']:,.0f}   (goal >= 150,000)")
     print(f"engine peak RSS   = {engine['peak_rss_mb']:.0f} MiB   (goal < 500 MiB)")
     print(f"accounting        = {figures['engine_accounting']}")
+    print("engine phases     = " + ", ".join(f"{k} {v:.1f} s" for k, v in engine.get("phases", {}).items()))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 

@@ -390,6 +390,7 @@ class MigrationEngine:
         pending = list(todo)
         counter = {"done": int(done or 0)}
         self.meter.restart()
+        await self.meter.emit("load", entity.name, counter["done"], int(total or 0))
 
         async def worker() -> None:
             async with pool.acquire() as conn:
