@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import asyncpg
-from common import BASE, new_database, remove_database, run_load, start_server, token
+from common import BASE, new_database, remove_database, start_server, token
+from loadgen import run_open_loop
 
 SEED = """
 INSERT INTO orders (id, school_id, status, package_code, student_count, add_ons, payment_option, currency,
@@ -91,7 +92,7 @@ def main() -> int:
                 "GET /team-performance": f"{BASE}/team-performance",
             }
             results = {
-                label: run_load(base, "GET", path, headers, None, args.rate, args.seconds)
+                label: run_open_loop(base, "GET", path, headers, None, args.rate, args.seconds)
                 for label, path in paths.items()
             }
         finally:
@@ -99,10 +100,16 @@ def main() -> int:
             server.join(10)
     finally:
         asyncio.run(remove_database(name))
+    base_p50 = results["SELECT 1 (baseline)"]["p50_ms"] or float("nan")
+    load = Path("/proc/loadavg").read_text().split()[0]
     print(f"admin views at {args.orders:,} orders, {args.rate:g} req/s for {args.seconds:g} s each (separate process)")
-    print(f"{'endpoint':<28}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
+    print(f"load average at the end: {load}")
+    print(f"{'endpoint':<28}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}{'p50/base':>10}")
     for label, r in results.items():
-        print(f"{label:<28}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}{r['errors']:>8}")
+        print(
+            f"{label:<28}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}{r['errors']:>8}"
+            f"{r['p50_ms'] / base_p50:>10.1f}"
+        )
     print(json.dumps(results))
     return 0
 

@@ -1,12 +1,10 @@
-"""Shared by the orders benchmarks: a throwaway database, the real app in its own process, a load process."""
+"""Shared by the orders benchmarks: a throwaway database, the real app in its own process (uvicorn on uvloop and
+httptools), tokens. The load generators are in loadgen.py."""
 
-import asyncio
 import multiprocessing as mp
 import socket
-import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from servicekit.alembic_env import upgrade_async
@@ -65,7 +63,17 @@ def _serve(url: str, port: int) -> None:
     app.include_router(baseline)
     # lifespan off: the runtime's broker, consumers and relay are not started. The HTTP path (auth, limiter,
     # session, RLS, outbox row) is exactly the deployed one; relaying is the backbone benchmark's subject.
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    # uvloop and httptools named explicitly (servicekit's serve() gets the same from uvicorn's "auto" choice).
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 def start_server(url: str) -> tuple[mp.Process, str]:
@@ -86,68 +94,3 @@ def start_server(url: str) -> tuple[mp.Process, str]:
 
 def token(role: str, school_id: str | None = None, sub: str = "bench") -> str:
     return issue_token(DEV_JWT_SECRET, sub=sub, role=role, school_id=school_id)  # type: ignore[arg-type]
-
-
-def summarise(latencies_ms: list[float], errors: int, seconds: float) -> dict[str, Any]:
-    ordered = sorted(latencies_ms)
-    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
-    return {
-        "requests": len(ordered),
-        "errors": errors,
-        "throughput_rps": round(len(ordered) / seconds, 1),
-        "p50_ms": round(q[49], 2),
-        "p99_ms": round(q[98], 2),
-        "max_ms": round(ordered[-1], 2),
-    }
-
-
-async def open_loop(
-    base: str, method: str, path: str, headers: dict[str, str], body: Any, rate: float, seconds: float
-) -> dict[str, Any]:
-    """Send at a fixed arrival rate (not waiting for answers), as independent clients would."""
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
-
-        async def one() -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            try:
-                response = await client.request(method, path, json=body)
-            except httpx.HTTPError:
-                errors += 1
-                return
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code >= 400:
-                errors += 1
-
-        for _ in range(20):  # warm the connection pool and the server's caches
-            await one()
-        latencies.clear()
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * seconds)
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    return summarise(latencies, errors, elapsed)
-
-
-def _load_process(args: tuple[Any, ...], results: Any) -> None:
-    results.put(asyncio.run(open_loop(*args)))
-
-
-def run_load(*args: Any) -> dict[str, Any]:
-    """The load generator runs in its own process, so it never shares a core's event loop with the server."""
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    process = ctx.Process(target=_load_process, args=(args, results))
-    process.start()
-    outcome: dict[str, Any] = results.get(timeout=600)
-    process.join()
-    return outcome

@@ -67,8 +67,14 @@ async def load(session: AsyncSession, row: OrderRow) -> Order:
 
 
 def new_row(order: Order, **extra: Any) -> OrderRow:
+    now = datetime.now(UTC)
+    # Every default_factory field is given: SQLModel's constructor otherwise asks pydantic for each factory's
+    # default, and pydantic inspects the factory's signature every time (about a millisecond per order).
     return OrderRow(
         id=order.id,
+        team=[],
+        created_at=now,
+        updated_at=now,
         school_id=order.school_id,
         status=order.status,
         package_code=order.package_code,
@@ -126,6 +132,7 @@ async def save(session: AsyncSession, order: Order, row: OrderRow) -> None:
 
 
 def installment_rows(order: Order) -> list[InstallmentPaymentRow]:
+    now = datetime.now(UTC)
     return [
         InstallmentPaymentRow(
             order_id=order.id,
@@ -137,6 +144,7 @@ def installment_rows(order: Order) -> list[InstallmentPaymentRow]:
             installment_id=None,
             status="planned",
             paid_at=None,
+            updated_at=now,
         )
         for i in order.installments
     ]
