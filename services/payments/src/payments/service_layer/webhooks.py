@@ -35,6 +35,7 @@ class Received:
     id: int | None  # None: a duplicate of a delivery already stored
     status: str
     reason: str | None = None
+    event_key: str | None = None
 
 
 def kept_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -84,7 +85,7 @@ async def receive(
         received_at=received_at,
         status="received",
     )
-    return Received(row_id, "received" if row_id is not None else "duplicate")
+    return Received(row_id, "received" if row_id is not None else "duplicate", event_key=event.event_key)
 
 
 async def apply_next(db: Database, providers: Providers, max_attempts: int) -> bool:

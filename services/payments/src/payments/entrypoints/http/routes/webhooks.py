@@ -37,7 +37,7 @@ async def receive_webhook(
         )
     if received.id is not None:
         payments.worker.notify()
-    return JSONResponse({"received": received.id, "status": received.status})
+    return JSONResponse({"received": received.id, "status": received.status, "event_key": received.event_key})
 
 
 @router.post("/noop", include_in_schema=False, summary="Unsigned no-op: the benchmark's baseline")
