@@ -8,6 +8,7 @@ committing its rows, its rejects and its checkpoint in one transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -32,6 +33,7 @@ from migration_worker.engine.staging import Staging, create_raw
 log = logging.getLogger("migration_worker.engine")
 
 SPOT_CHECK_ROWS = 100
+HEARTBEAT_SECONDS = 10.0  # well inside the 60 s after which the job loop treats a running job as abandoned
 BUSY: dict[str, int] = {"busy": 1}  # sentinel: another replica holds the batch
 
 
@@ -233,6 +235,7 @@ class MigrationEngine:
     async def run(self, job_id: str, *, offline: bool = False) -> list[EntityAccount]:
         """Run or resume a job: whatever is already committed is skipped, the rest is loaded."""
         pool = await self._pool()
+        heartbeat = asyncio.create_task(self._heartbeat(), name="migration-heartbeat")
         try:
             async with pool.acquire() as conn:
                 tables = await target_db.check_target(conn, self.plan)
@@ -244,7 +247,18 @@ class MigrationEngine:
                     await self._run(pool, conn, job_id, tables)
             return await self.verify(job_id, pool=pool)
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             await pool.close()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.meter.beat()
+            except Exception:  # a missed beat is harmless; the run must not fail for it
+                log.warning("progress heartbeat failed", exc_info=True)
 
     async def _run(
         self, pool: asyncpg.Pool, conn: asyncpg.Connection, job_id: str, tables: dict[str, TableInfo]

@@ -42,10 +42,19 @@ class ProgressMeter:
         self._process.cpu_percent(None)
         self._started = time.monotonic()
 
+        self.last: tuple[str, str | None, int, int] | None = None
+
     def restart(self) -> None:
         self._started = time.monotonic()
 
+    async def beat(self) -> None:
+        """Repeat the last progress: a long statement (staging, preparing millions of rows) reports nothing
+        for minutes, and a job whose row is not refreshed looks abandoned to the other replicas."""
+        if self.last is not None:
+            await self.emit(*self.last)
+
     async def emit(self, phase: str, entity: str | None, done: int, total: int) -> None:
+        self.last = (phase, entity, done, total)
         elapsed = max(time.monotonic() - self._started, 1e-6)
         rate = done / elapsed if done else None
         eta = (total - done) / rate if rate else None
