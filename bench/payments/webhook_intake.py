@@ -212,7 +212,7 @@ def _wrk(
 
 def _sent(events: list[str], threads: int, sent_by_thread: list[int]) -> set[str]:
     """Every event wrk put on the wire (or was about to, when it stopped)."""
-    sent = set()
+    sent: set[str] = set()
     for thread, count in enumerate(sent_by_thread):
         share = events[thread::threads]
         sent.update(share[i % len(share)] for i in range(count))
@@ -372,7 +372,8 @@ def main() -> None:
             problems.append("payment_succeeded events not one per succeeded payment")
         if books["installments_paid_exactly"] != len(succeeded) or books["installments_paid_wrongly"]:
             problems.append("installments not paid exactly")
-        if set(books["inbox"]) - {"applied"}:  # type: ignore[arg-type]
+        inbox: dict[str, int] = books["inbox"]  # type: ignore[assignment]
+        if set(inbox) - {"applied"}:
             problems.append("inbox rows not applied")
         print(
             f"{len(succeeded)} payments succeeded, each once: zero lost or doubled"
