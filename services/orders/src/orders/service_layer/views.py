@@ -136,6 +136,15 @@ def summary(row: Any) -> dict[str, Any]:
     }
 
 
+async def _hash_joins(session: AsyncSession) -> None:
+    """For this transaction, join by hash, not by a nested loop of index probes.
+
+    The row-level security predicates leave the planner guessing that 1 % of orders are visible, so it probes
+    the joined table once per order (10,000 times); an admin sees every order, and one hash join is cheaper.
+    """
+    await session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+
+
 async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[dict[str, Any]]:
     result = await session.execute(text(sql), params)
     return [dict(r) for r in result.mappings()]
@@ -208,6 +217,8 @@ async def analytics(
     pay_key = key.format(t="r.received_at", p="o.package_code")
     # Per month the payment's order is not needed (every payment has one: foreign key; admins see all).
     pay_from = "payments_received r" if month else "payments_received r JOIN orders o ON o.id = r.order_id"
+    if not month:
+        await _hash_joins(uow.session)
     params = {"start": start, "end": end + timedelta(days=1)}  # `to` is inclusive
     window = "{col} >= :start AND {col} < :end"
     orders = await _rows(
@@ -253,9 +264,7 @@ async def team_performance(uow: UnitOfWork) -> list[dict[str, Any]]:
     require_admin(uow.actor)
     # Milestone counts come from order_milestone_stats (kept by triggers on milestones, migration 0004): one row
     # per order instead of an aggregate over every milestone.
-    # The row-level security predicates leave the planner guessing that 1 % of orders are visible, so it probes
-    # the counters 10,000 times through their index; an admin sees every order, and one hash join is cheaper.
-    await uow.session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+    await _hash_joins(uow.session)
     return await _rows(
         uow.session,
         f"""
