@@ -111,7 +111,7 @@ def test_dev_overlay_values_are_accepted_by_settings(service: Service, monkeypat
 
 # Settings whose deployed value differs on purpose from the local-development default in the code.
 DEPLOYMENT_OVERRIDES = {
-    "ORDERS_HTTP_HOST", "ORDERS_UPLOAD_DIR",
+    "ORDERS_HTTP_HOST", "ORDERS_UPLOAD_DIR", "ORDERS_REDIS_URL",
     "PAYMENTS_HTTP_HOST", "PAYMENTS_PUBLIC_BASE_URL", "PAYMENTS_RETURN_URL",
     "PAYMENTS_STRIPE_API_BASE", "PAYMENTS_PAYNOW_API_BASE", "PAYMENTS_ECOCASH_API_BASE",
     "NOTIFICATIONS_HTTP_HOST", "NOTIFICATIONS_REDIS_URL", "NOTIFICATIONS_PUBLIC_BASE_URL",
