@@ -1,4 +1,7 @@
-"""Route dependencies: the service's components, reached through the app built by bootstrap."""
+"""Route dependencies: the service's components, reached through the app built by bootstrap.
+
+`async def` although nothing is awaited: FastAPI runs a plain `def` dependency in a worker thread.
+"""
 
 from typing import TYPE_CHECKING, Annotated
 
@@ -8,7 +11,7 @@ if TYPE_CHECKING:
     from notifications.bootstrap import Components
 
 
-def get_components(request: Request) -> "Components":
+async def get_components(request: Request) -> "Components":
     components: Components = request.app.state.components
     return components
 

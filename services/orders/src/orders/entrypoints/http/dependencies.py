@@ -1,4 +1,7 @@
-"""Route dependencies: the unit of work for the calling principal, today's date, the service's stores."""
+"""Route dependencies: the unit of work for the calling principal, today's date, the service's stores.
+
+All `async def`, even where nothing is awaited: FastAPI runs a plain `def` dependency in a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +20,16 @@ async def unit_of_work(session: SessionDep, principal: CurrentPrincipal) -> Unit
     return await UnitOfWork(session, Actor.of(principal)).begin()
 
 
-def today() -> date:
+async def today() -> date:
     return datetime.now(UTC).date()
 
 
-def secret_box(request: Request) -> SecretBox:
+async def secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 
 
-def upload_store(request: Request) -> UploadStore:
+async def upload_store(request: Request) -> UploadStore:
     store: UploadStore = request.app.state.upload_store
     return store
 

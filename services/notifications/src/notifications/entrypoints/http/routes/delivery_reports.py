@@ -18,7 +18,7 @@ from notifications.service_layer import preferences, reports
 router = APIRouter(prefix="/api/v1/notifications", tags=["provider callbacks"])
 
 
-def _check_token(components: ComponentsDep, request: Request) -> None:
+async def _check_token(components: ComponentsDep, request: Request) -> None:
     """Runs before the request's transaction opens: an unauthenticated callback costs no database work."""
     expected = components.settings.callback_token
     if expected is None or request.path_params.get("provider") == "whatsapp":  # WhatsApp is signed instead
