@@ -44,5 +44,7 @@ def subscriptions(
             except JobNotFound as exc:
                 raise PermanentError(str(exc)) from exc
 
-        subs.append(Subscription(CONSUMER, LoadBatch, load_batch))
+        # Each delivery in its own inbox transaction: a batch runs for seconds and writes to the target
+        # database, so it must not share (and be replayed with) other deliveries' transactions.
+        subs.append(Subscription(CONSUMER, LoadBatch, load_batch, batch=False))
     return subs
