@@ -112,8 +112,8 @@ def write_markdown(
     lines = [
         f"# Soak run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"{seconds:.0f} s, {threads} load threads in a separate process, {os.cpu_count()} cores. "
-        f"Command: `SOAK_SECONDS={seconds:.0f} make soak`.",
+        f"{seconds:.0f} s, {threads} load thread(s) in a separate process, {os.cpu_count()} cores. "
+        f"Command: `SOAK_SECONDS={seconds:.0f} SOAK_THREADS={threads} make soak`.",
         "",
         f"- requests: {total} ({total / max(seconds, 1):.1f}/s)",
         f"- {ledger.summary()}",
