@@ -35,7 +35,8 @@ async def current_principal(
 
 
 async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed after the route returns, rolled back on any error."""
+    """One transaction per request: committed after the route returns and before the response is
+    sent, rolled back on any error."""
     async with get_runtime(request).db.transaction() as session:
         yield session
 
@@ -50,5 +51,9 @@ def require_role(*roles: str) -> object:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-SessionDep = Annotated[AsyncSession, Depends(transaction)]
+# scope="function": the commit runs when the route returns, before the response is sent. With the
+# default scope FastAPI sends the response first and commits afterwards, so a client could be told 201
+# for a write that then fails to commit, and its next request could miss what it was just told exists
+# (seen as a 404 on approving an order just created, in the fault test under load).
+SessionDep = Annotated[AsyncSession, Depends(transaction, scope="function")]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime_dependency)]
