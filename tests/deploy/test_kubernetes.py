@@ -11,7 +11,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from contracts.migrations import StartJob
+from contracts.migrations import LoadBatch, StartJob
+from migration_worker.entrypoints.messaging.subscriptions import CONSUMER as WORKER_CONSUMER
+from notifications.domain.routing import ROUTES
+from notifications.entrypoints.messaging.subscriptions import CONSUMER as NOTIFICATIONS_CONSUMER
 from servicekit.topology import Naming, main_queue
 
 from tests.deploy.manifests import (
@@ -125,15 +128,37 @@ def _keda_regex(target: str) -> re.Pattern[str]:
 
 
 def test_keda_counts_the_work_queues_and_not_their_retry_or_parking_queues() -> None:
-    naming = Naming("")
-    worker_queue = naming.queue("migration-worker", StartJob.routing_key())
-    notification_queue = naming.queue("notifications", "orders.order_created.v1")
-    for target, queue in (("migration-worker", worker_queue), ("notifications", notification_queue)):
+    worker_queues = _declared_queues()["migration-worker"]
+    notification_queues = _declared_queues()["notifications"]
+    for target, queues in (("migration-worker", worker_queues), ("notifications", notification_queues)):
         regex = _keda_regex(target)
-        assert regex.fullmatch(queue), (target, queue)
-        assert not regex.fullmatch(Naming.parking_queue(queue))
-        assert not regex.fullmatch(Naming.retry_queue(queue, 1000))
-    assert not _keda_regex("notifications").fullmatch(worker_queue)
+        for queue in queues:
+            assert regex.fullmatch(queue), (target, queue)
+            assert not regex.fullmatch(Naming.parking_queue(queue))
+            assert not regex.fullmatch(Naming.retry_queue(queue, 1000))
+    assert not any(_keda_regex("notifications").fullmatch(q) for q in worker_queues)
+    assert not any(_keda_regex("migration-worker").fullmatch(q) for q in notification_queues)
+
+
+def _declared_queues() -> dict[str, set[str]]:
+    """The work queues the two KEDA-scaled services really declare, named as servicekit names them."""
+    naming = Naming("")
+    return {
+        "migration-worker": {
+            naming.queue(WORKER_CONSUMER, f"{m.event_type()}.v{m.version}") for m in (StartJob, LoadBatch)
+        },
+        "notifications": {
+            naming.queue(NOTIFICATIONS_CONSUMER, f"{r.message.event_type()}.v{r.message.version}") for r in ROUTES
+        },
+    }
+
+
+def test_topology_declares_only_queues_the_services_consume() -> None:
+    declared = set().union(*_declared_queues().values())
+    queues = {q["spec"]["name"] for q in by_kind(render("prod"), "Queue").values()}
+    work = {q for q in queues if not q.endswith(".parking")}
+    assert work <= declared, work - declared
+    assert {Naming.parking_queue(q) for q in work} <= queues
 
 
 def test_topology_queues_match_what_the_services_declare() -> None:
