@@ -141,7 +141,7 @@ def walk(urls: dict[str, str]) -> None:
     step("The school pays the first half by card (Stripe, in the sandbox)")
     first = plan["installments"][0]
     checkout = http.post(
-        f"{urls['payments']}/api/v1/payments/installments/{first['installment_id']}/checkout",
+        f"{urls['payments']}/api/v1/payments/installments/{first['id']}/checkout",
         headers={**school_auth, "Idempotency-Key": str(uuid4())},
         json={"provider": "stripe"},
     )
