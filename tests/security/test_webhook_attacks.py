@@ -135,8 +135,17 @@ def test_webhook_attacks_book_nothing_and_the_genuine_one_books_once(secured: Se
         )
         return {r["status"]: r["n"] for r in rows}
 
-    # all six genuine deliveries processed (plus the signed lies above, which name the same reference)
-    outcome = eventually(lambda: (d := deliveries()) and sum(d.values()) >= 6 + 2 + len(refused) + 1 and d)
+    def answered() -> list[int] | None:
+        callback = httpx.get(f"{secured.system.sandbox_url}/_sandbox/callbacks/{mine[-1]['id']}", timeout=10).json()
+        codes = [a["status_code"] for a in callback["attempts"]]
+        return codes if len(codes) >= 7 else None
+
+    # the bad-signature delivery was refused, all six genuine ones answered 2xx ...
+    assert eventually(answered) == [400] + [200] * 6
+    # ... and stored once: the repeats are refused by the intake's dedupe key. With the signed lies above
+    # (which name the same reference) and the refused ones, every delivery that was stored is processed.
+    outcome = eventually(lambda: (d := deliveries()) and sum(d.values()) >= 1 + 2 + len(refused) + 1 and d)
+    assert outcome.get("applied") == 1, outcome
 
     booked = query(
         secured.system,

@@ -1,3 +1,5 @@
+import time
+
 import httpx
 from sandbox import RunningSandbox, SandboxSettings, running_sandbox
 
@@ -37,6 +39,31 @@ def test_replay_with_duplicates_and_reordered_batch(sandbox: RunningSandbox, cli
     assert ["order-2" in got[0]["body"], "order-1" in got[1]["body"], "order-0" in got[2]["body"]] == [True] * 3
     attempts = client.get(f"/_sandbox/callbacks/{callback_ids[0]}").json()["attempts"]
     assert [a["status_code"] for a in attempts] == [200] * 4
+
+
+def test_a_delivery_the_receiver_fails_is_retried_until_answered(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    client.put("/_sandbox/receiver/flaky/behaviour", json={"fail_next": 2, "status": 503})
+    target = f"{sandbox.base_url}/receiver/flaky"
+    client.post("/ecocash/v1/transactions/amount", json=_charge(sandbox, "flaky-1", target), auth=_auth(sandbox))
+    done = client.post("/_sandbox/ecocash/flaky-1/complete", json={}).json()
+
+    got = received(client, "flaky", 3)
+    attempts = client.get(f"/_sandbox/callbacks/{done['callback_id']}").json()["attempts"]
+    assert [g["answered"] for g in got] == [503, 503, 200]
+    assert [a["status_code"] for a in attempts] == [503, 503, 200]
+
+
+def test_a_refused_delivery_is_an_answer_and_not_retried(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    client.put("/_sandbox/receiver/strict/behaviour", json={"fail_next": 1, "status": 400})
+    target = f"{sandbox.base_url}/receiver/strict"
+    client.post("/ecocash/v1/transactions/amount", json=_charge(sandbox, "strict-1", target), auth=_auth(sandbox))
+    done = client.post("/_sandbox/ecocash/strict-1/complete", json={}).json()
+
+    received(client, "strict", 1)
+    time.sleep(1.5)  # longer than the first retry pause: a retry would have arrived by now
+    attempts = client.get(f"/_sandbox/callbacks/{done['callback_id']}").json()["attempts"]
+    assert [a["status_code"] for a in attempts] == [400]
+    assert len(client.get("/_sandbox/receiver/strict").json()) == 1
 
 
 def test_reset_forgets_everything(sandbox: RunningSandbox, client: httpx.Client) -> None:

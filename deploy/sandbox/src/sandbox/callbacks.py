@@ -20,6 +20,10 @@ from pydantic import BaseModel, Field
 Signer = Callable[[bytes, bool], dict[str, str]]
 
 
+# Pauses between the attempts of one delivery while the receiver is unreachable or failing.
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
 class DeliveryOptions(BaseModel):
     delay_ms: int = Field(default=0, ge=0, le=600_000)
     duplicates: int = Field(default=0, ge=0, le=100, description="extra identical deliveries")
@@ -158,9 +162,17 @@ class CallbackDispatcher:
         return [cb.id for cb in ordered]
 
     async def send(self, callback: Callback, *, url: str | None = None, bad_signature: bool = False) -> None:
-        target = url or callback.url
+        """Deliver once, retrying like the real providers do while the receiver is down or answers 5xx
+        (Stripe retries for days; compressed here into about a minute). A 4xx is an answer: not retried."""
+        for delay in (*RETRY_DELAYS_S, None):
+            status = await self._attempt(callback, url or callback.url, bad_signature)
+            if delay is None or (status is not None and status < 500 and status not in (408, 429)):
+                return
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, callback: Callback, target: str, bad_signature: bool) -> int | None:
         headers = {"Content-Type": callback.content_type, "User-Agent": f"oneclass-sandbox/{callback.provider}"}
-        if callback.signer is not None:
+        if callback.signer is not None:  # signed afresh each time, with a fresh timestamp
             headers.update(callback.signer(callback.body, bad_signature))
         at = datetime.now(UTC)
         if self._client is None:
@@ -169,8 +181,9 @@ class CallbackDispatcher:
             response = await self._client.post(target, content=callback.body, headers=headers)
         except httpx.HTTPError as exc:
             callback.attempts.append(DeliveryAttempt(at, target, None, f"{type(exc).__name__}: {exc}"))
-            return
+            return None
         callback.attempts.append(DeliveryAttempt(at, target, response.status_code, None))
+        return response.status_code
 
     async def _deliver_with_options(self, callback: Callback, options: DeliveryOptions) -> None:
         if options.delay_ms:
