@@ -356,6 +356,27 @@ class Budget:
         say(f"settle: {phase}: not reached ({str(last)[:200]}); {self.left():.0f} s of {self.seconds:.0f} s left")
 
 
+def report_and_assert_nothing_lost(
+    system: System, services: list[str], ledger: Ledger, workload: Workload, injected: list[str]
+) -> None:
+    """Print what was injected and counted, then hold the promise: every service still running and
+    nothing lost, doubled, leaked, unsettled, parked or answered with a 5xx other than 503."""
+    say(f"injected: {'; '.join(injected)}")
+    say(f"refused while down (the client was told): {dict(workload.refused)}")
+    say(f"checked: {ledger.summary()}")
+    say(ledger.details())
+    say(f"5xx answers: {workload.server_errors[:5]}")
+    for name in services:
+        assert system.processes[name].running, system.processes[name].log_tail()
+    assert ledger.lost == 0, ledger.details()
+    assert ledger.doubled == 0, ledger.details()
+    assert ledger.leaked == 0, ledger.details()
+    assert not ledger.unsettled, ledger.summary()
+    assert not workload.server_errors, workload.server_errors
+    assert not ledger.parked, ledger.parked
+    assert ledger.payments_expected > 0, ledger.summary()
+
+
 def settle_and_check(system: System, placed: list[Placed], *, timeout: float = 120.0) -> Ledger:
     """Wait until every accepted effect has arrived, or the budget of `timeout` seconds (the whole
     phase, not each step) says it never will, then count."""

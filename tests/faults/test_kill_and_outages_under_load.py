@@ -19,7 +19,15 @@ from servicekit.testing import ADMIN_DSN, AMQP_URL
 
 from tests.support.system import running_system
 
-from .harness import Proxies, route_database_through, say, settle_and_check, via, workload_running
+from .harness import (
+    Proxies,
+    report_and_assert_nothing_lost,
+    route_database_through,
+    say,
+    settle_and_check,
+    via,
+    workload_running,
+)
 
 # bounded by its own waits (progress between faults, the settle budget), which on a loaded 2-core
 # machine can pass the suite's default per-test timeout
@@ -80,20 +88,7 @@ def test_kill_every_service_and_cut_broker_and_database_under_load(tmp_path: Pat
                 say("workload stops; settling")
 
             ledger = settle_and_check(system, load.placed, timeout=240)
-            say(f"injected: {'; '.join(injected)}")
-            say(f"refused while down (the client was told): {dict(load.refused)}")
-            say(f"checked: {ledger.summary()}")
-            say(ledger.details())
-            say(f"5xx answers: {load.server_errors[:5]}")
-            for name in SERVICES:
-                assert system.processes[name].running, system.processes[name].log_tail()
-            assert ledger.lost == 0, ledger.details()
-            assert ledger.doubled == 0, ledger.details()
-            assert ledger.leaked == 0, ledger.details()
-            assert not ledger.unsettled, ledger.summary()
-            assert not load.server_errors, load.server_errors
-            assert not ledger.parked, ledger.parked
-            assert ledger.payments_expected > 0, ledger.summary()
+            report_and_assert_nothing_lost(system, SERVICES, ledger, load, injected)
             assert ledger.orders_accepted > 10, ledger.summary()
     finally:
         proxies.close()

@@ -30,7 +30,7 @@ from servicekit.testing import ADMIN_DSN
 from tests.support.system import running_system
 
 from . import migration
-from .harness import say, settle_and_check, workload_running
+from .harness import report_and_assert_nothing_lost, say, settle_and_check, workload_running
 from .test_kill_and_outages_under_load import _grows
 
 # bounded by its own waits (progress between faults, the settle budget), which on a loaded 2-core
@@ -152,21 +152,8 @@ def test_real_rabbitmq_and_postgresql_restarts_and_a_killed_migration_under_load
 
             ledger = settle_and_check(system, load.placed, timeout=240)
             finished = migration.wait_for_job(system, job_id, 300)
-            say(f"injected: {'; '.join(injected)}")
-            say(f"refused while down (the client was told): {dict(load.refused)}")
-            say(f"checked: {ledger.summary()}")
-            say(ledger.details())
-            say(f"5xx answers: {load.server_errors[:5]}")
             say(f"migration job: {finished}")
-            for name in SERVICES:
-                assert system.processes[name].running, system.processes[name].log_tail()
-            assert ledger.lost == 0, ledger.details()
-            assert ledger.doubled == 0, ledger.details()
-            assert ledger.leaked == 0, ledger.details()
-            assert not ledger.unsettled, ledger.summary()
-            assert not load.server_errors, load.server_errors
-            assert not ledger.parked, ledger.parked
-            assert ledger.payments_expected > 0, ledger.summary()
+            report_and_assert_nothing_lost(system, SERVICES, ledger, load, injected)
 
             assert finished is not None, "the migration job vanished"
             assert finished["status"] == "completed", finished
