@@ -36,7 +36,7 @@ import asyncpg
 import httpx
 from sandbox.signing import stripe_signature_header
 from servicekit.alembic_env import upgrade
-from servicekit.testing import ADMIN_DSN, database_url
+from servicekit.testing import ADMIN_DSN, database_url, delete_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 NOOP_PATH = "/api/v1/payments/noop"
@@ -122,6 +122,16 @@ async def _admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _delete_broker_namespace(namespace: str) -> None:
+    """The queues and exchanges the payments server declared for this run."""
+    from payments.bootstrap import create_app
+    from payments.settings import Settings
+
+    settings = Settings(broker_namespace=namespace, otel_exporter="none")
+    queues = create_app(settings).state.runtime.consumers.queue_names()
+    await delete_namespace(namespace, queues, settings.retry_delays_ms)
 
 
 async def _seed(dsn: str, count: int) -> list[Seeded]:
@@ -388,6 +398,7 @@ def main() -> None:
             server.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_delete_broker_namespace(f"{name}."))
 
 
 if __name__ == "__main__":
