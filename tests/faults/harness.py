@@ -273,6 +273,9 @@ class Ledger:
     read_model_unpaid: list[str] = field(default_factory=list)
     sms_missing: list[str] = field(default_factory=list)
     sms_doubled: list[str] = field(default_factory=list)
+    # WhatsApp per order (by phone) and e-mail in total: provider-side count against notifications' sends
+    other_channels_missing: list[str] = field(default_factory=list)
+    other_channels_doubled: list[str] = field(default_factory=list)
     message_rows_doubled: int = 0
     unpublished_outbox: dict[str, int] = field(default_factory=dict)
     unacked_outside_parking: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -285,11 +288,28 @@ class Ledger:
 
     @property
     def lost(self) -> int:
-        return sum(map(len, (self.plans_missing, self.payments_missing, self.sms_missing, self.read_model_unpaid)))
+        return sum(
+            map(
+                len,
+                (
+                    self.plans_missing,
+                    self.payments_missing,
+                    self.sms_missing,
+                    self.other_channels_missing,
+                    self.read_model_unpaid,
+                ),
+            )
+        )
 
     @property
     def doubled(self) -> int:
-        return len(self.plans_doubled) + len(self.payments_doubled) + len(self.sms_doubled) + self.message_rows_doubled
+        return (
+            len(self.plans_doubled)
+            + len(self.payments_doubled)
+            + len(self.sms_doubled)
+            + len(self.other_channels_doubled)
+            + self.message_rows_doubled
+        )
 
     @property
     def leaked(self) -> int:
@@ -313,6 +333,8 @@ class Ledger:
             "read model unpaid": self.read_model_unpaid,
             "sms missing": self.sms_missing,
             "sms doubled": self.sms_doubled,
+            "whatsapp/e-mail missing": self.other_channels_missing,
+            "whatsapp/e-mail doubled": self.other_channels_doubled,
         }
         lines = [f"{k} ({len(v)}): {v[:5]}" for k, v in parts.items() if v]
         lines += [f"message rows doubled: {self.message_rows_doubled}"] if self.message_rows_doubled else []
@@ -426,6 +448,7 @@ def settle_and_check(system: System, placed: list[Placed], *, timeout: float = 1
 
     if "notifications" in system.services:
         _check_sms(system, placed, ledger, budget)
+        _check_whatsapp_and_email(system, placed, ledger)
         ledger.messages_unfinished = _unfinished_messages(system)
         ledger.message_rows_doubled = int(
             query(
@@ -522,6 +545,35 @@ def _check_sms(system: System, placed: list[Placed], ledger: Ledger, budget: Bud
 
 
 DETAILED_CASES = 5
+
+
+def _check_whatsapp_and_email(system: System, placed: list[Placed], ledger: Ledger) -> None:
+    """WhatsApp and e-mail reached the provider exactly as often as notifications recorded a send (run
+    after `_check_sms`, which waits until nothing is in flight). WhatsApp is counted per order by its phone;
+    every order of the workload writes to the same address, so e-mail is counted in total and only for a
+    shortfall (the SMTP sink keeps one copy per Message-ID, so a resend is no extra mail; doubled sends are
+    the message-row check's)."""
+    rows = query(
+        system,
+        "notifications",
+        "SELECT channel, order_id::text AS id, count(*) AS n FROM messages "
+        "WHERE channel IN ('whatsapp', 'email') AND status IN ('sent', 'delivered', 'read') GROUP BY 1, 2",
+    )
+    logged = {(r["channel"], r["id"]): int(r["n"]) for r in rows}
+    whatsapp = collections.Counter(
+        str(m["to"]).lstrip("+") for m in httpx.get(f"{system.sandbox_url}/_sandbox/whatsapp", timeout=30).json()
+    )
+    for p in placed:
+        sent, log = whatsapp[p.phone.lstrip("+")], logged.get(("whatsapp", p.order_id), 0)
+        if sent != log:
+            target = ledger.other_channels_missing if sent < log else ledger.other_channels_doubled
+            target.append(f"{p.order_id}: whatsapp at the provider {sent}, sends logged {log}")
+    address = str(order_body("")["contact"]["email"])
+    mails = len(httpx.get(f"{system.sandbox_url}/_sandbox/emails", params={"to": address}, timeout=30).json())
+    mails_logged = sum(logged.get(("email", p.order_id), 0) for p in placed)
+    if mails < mails_logged:
+        ledger.other_channels_missing.append(f"e-mail at the provider {mails}, sends logged {mails_logged}")
+    say(f"whatsapp: {sum(whatsapp.values())} at the provider; e-mail: {mails} at the provider, {mails_logged} logged")
 
 
 def _sms_events(system: System) -> collections.Counter[str]:
