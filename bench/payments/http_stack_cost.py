@@ -12,7 +12,6 @@ requests/s, so this shows where the HTTP stack's time goes even when wrk figures
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import time
@@ -28,6 +27,7 @@ from payments.settings import Settings
 from sandbox.signing import stripe_signature_header
 from servicekit.alembic_env import upgrade_async
 from servicekit.testing import create_database, drop_database
+from webhook_intake import Seeded, stripe_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_bench_" + secrets.token_hex(8)
@@ -35,24 +35,8 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 
 def _event() -> bytes:
-    return json.dumps(
-        {
-            "id": f"evt_{uuid.uuid4().hex}",
-            "object": "event",
-            "type": "payment_intent.succeeded",
-            "created": int(time.time()),
-            "data": {
-                "object": {
-                    "id": f"pi_{uuid.uuid4().hex[:12]}",
-                    "object": "payment_intent",
-                    "amount": 100_000,
-                    "amount_received": 100_000,
-                    "currency": "usd",
-                    "metadata": {"payment_id": str(uuid.uuid4()), "order_id": str(uuid.uuid4())},
-                }
-            },
-        }
-    ).encode()
+    reference = f"pi_{uuid.uuid4().hex[:12]}"
+    return stripe_event(Seeded(str(uuid.uuid4()), str(uuid.uuid4()), 100_000, reference))
 
 
 async def _call(app: ASGIApp, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:

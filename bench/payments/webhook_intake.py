@@ -18,6 +18,7 @@ quarantined, no non-2xx answer.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -169,7 +170,8 @@ async def _seed(dsn: str, count: int) -> list[Seeded]:
     return seeded
 
 
-def _event(payment: Seeded) -> bytes:
+def stripe_event(payment: Seeded) -> bytes:
+    """A `payment_intent.succeeded` event as Stripe would post it for this payment (unsigned)."""
     return json.dumps(
         {
             "id": f"evt_bench_{payment.reference}",
@@ -319,11 +321,9 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "payments"], env=env, cwd=ROOT, start_new_session=True)
         base_url = f"http://127.0.0.1:{port}"
         for _ in range(600):
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             time.sleep(0.1)
         else:
             raise RuntimeError("payments did not start")
@@ -335,7 +335,7 @@ def main() -> None:
         bodies = workdir / "bodies.tsv"
         with bodies.open("w") as out:
             for payment in order:
-                body = _event(payment)
+                body = stripe_event(payment)
                 out.write(f"{stripe_signature_header(body, secret)}\t{body.decode()}\n")
         script = workdir / "intake.lua"
         script.write_text(WRK_SCRIPT)

@@ -508,12 +508,10 @@ class MigrationEngine:
         if first:
             # Usually none of the batch's rows is in the target yet: a plain INSERT is much cheaper than the
             # upsert. If any is (a repeated job) or a row is bad, it fails early and the upsert path runs.
-            try:
+            with contextlib.suppress(asyncpg.PostgresError):
                 async with conn.transaction():
                     await conn.execute(sql.insert_sql(), lo, hi)
                 return
-            except asyncpg.PostgresError:
-                pass
         try:
             async with conn.transaction():
                 await conn.execute(sql.upsert_sql(), lo, hi)
