@@ -1,10 +1,10 @@
 """Circuit breakers (per process) and rate limits (shared by every replica through Redis)."""
 
 import time
-import uuid
 from collections.abc import Callable
 
 from redis.asyncio import Redis
+from servicekit.sliding_window import SlidingWindow
 
 
 class CircuitBreaker:
@@ -33,42 +33,25 @@ class CircuitBreaker:
             self.opened_at = self._clock()
 
 
-# Sliding one-hour window, atomically: drop entries older than the window, refuse when the window is
-# full (answering how long until its oldest entry leaves), else record this send. A refused send costs
-# no quota, and no hour-long span ever holds more than the limit (a fixed window lets 2x through
-# around its boundary).
-_TAKE = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return -math.max(1, math.ceil((tonumber(oldest[2]) + window - now) * 1000))
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
-return 1
-"""
-
-
 class RateLimiter:
     """Sliding one-hour windows per provider, kept in Redis so that all replicas share one quota."""
 
     def __init__(self, redis: Redis, prefix: str, window_s: int = 3600, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._prefix, self._window, self._clock = redis, prefix, window_s, clock
-        self._take = redis.register_script(_TAKE)
+        self._windows = SlidingWindow(redis)
         self._free_in_s = float(window_s)
 
     def _key(self, provider: str) -> str:
         return f"{self._prefix}ratelimit:{provider}"
 
     async def acquire(self, provider: str, limit: int) -> bool:
-        answer = int(
-            await self._take(keys=[self._key(provider)], args=[self._clock(), self._window, limit, uuid.uuid4().hex])
+        """One send under the provider's quota; a refused send costs no quota (servicekit.sliding_window)."""
+        taken = await self._windows.take(
+            self._key(provider), limit=limit, window_ms=self._window * 1000, now_ms=int(self._clock() * 1000)
         )
-        if answer < 0:
-            self._free_in_s = -answer / 1000
-            return False
-        return True
+        if not taken.admitted:
+            self._free_in_s = taken.wait_ms / 1000
+        return taken.admitted
 
     def next_window_in(self) -> float:
         """Seconds until the most recently refused provider has room again."""

@@ -2,9 +2,9 @@
 
 Each client (a digest of its bearer token, else its IP) gets, per endpoint (method + path with ids folded),
 at most `limit` requests in any `window` seconds. The window is a sorted set of request times in Redis,
-checked and updated by one Lua script, so all replicas count against the same window (and a sliding
-window, unlike a fixed one, never lets twice the limit through around a boundary). Redis's own clock
-timestamps the entries, so replicas with skewed clocks still agree.
+checked and updated by servicekit's `SlidingWindow` script, so all replicas count against the same window
+(and a sliding window, unlike a fixed one, never lets twice the limit through around a boundary). Redis's
+own clock timestamps the entries, so replicas with skewed clocks still agree.
 
 If Redis cannot be reached the limiter fails open: the request goes through without RateLimit-Remaining,
 a warning is logged (at most every few seconds) and `orders_rate_limit_unavailable_total` counts it. For a
@@ -18,13 +18,13 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import Callable
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from servicekit.problems import problem_response
+from servicekit.sliding_window import SlidingWindow
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -35,29 +35,6 @@ EXEMPT = ("/healthz", "/readyz", "/metrics")
 UNAVAILABLE = Counter(
     "orders_rate_limit_unavailable_total", "Requests let through unlimited because Redis could not be reached"
 )
-
-# KEYS[1] the window; ARGV: window ms, limit, a unique member. Returns {allowed, count, ms until a slot frees}.
-# A refused request is not recorded, so a client that keeps retrying is not locked out for longer.
-_TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  count = count + 1
-  allowed = 1
-end
-local wait = 0
-if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  wait = math.max(1, tonumber(oldest[2]) + window - now)
-end
-return {allowed, count, wait}
-"""
 
 
 class SlidingWindows:
@@ -75,7 +52,7 @@ class SlidingWindows:
         self.prefix = prefix
         self.limit = limit
         self.window_ms = max(1, int(window_seconds * 1000))
-        self._take = redis.register_script(_TAKE)
+        self._window = SlidingWindow(redis)
         self._backoff = backoff_seconds
         self._clock = clock
         self._skip_until = 0.0
@@ -88,9 +65,7 @@ class SlidingWindows:
             UNAVAILABLE.inc()
             return None
         try:
-            allowed, count, wait_ms = await self._take(
-                keys=[self.prefix + key], args=[self.window_ms, self.limit, uuid.uuid4().hex]
-            )
+            taken = await self._window.take(self.prefix + key, limit=self.limit, window_ms=self.window_ms)
         except (RedisError, OSError) as error:
             UNAVAILABLE.inc()
             self._skip_until = now + self._backoff
@@ -98,7 +73,7 @@ class SlidingWindows:
                 self._warned_at = now
                 log.warning("rate limiter: Redis unavailable, letting requests through unlimited: %s", error)
             return None
-        return bool(allowed), max(0, self.limit - int(count)), int(wait_ms) / 1000
+        return taken.admitted, max(0, self.limit - taken.entries), taken.wait_ms / 1000
 
     async def close(self) -> None:
         await self.redis.aclose()
