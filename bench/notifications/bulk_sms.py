@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -37,18 +36,12 @@ from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
 from servicekit.runtime import ServiceRuntime
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import create_database, delete_namespace, delete_queues, drop_database, unique_name
+from servicekit.testing import create_database, delete_namespace, delete_queues, drop_database, free_port, unique_name
 from servicekit.topology import events_exchange
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "services/notifications/alembic.ini"
 CONCURRENCY = 32
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _wait_up(base: str) -> None:
@@ -210,7 +203,7 @@ async def measure(base: str, smtp_port: int, n: int, dispatcher_only: bool) -> N
 
 
 def main(n: int, dispatcher_only: bool) -> None:
-    port, smtp_port = _free_port(), _free_port()
+    port, smtp_port = free_port(), free_port()
     env = {
         **os.environ,
         "SANDBOX_PORT": str(port),

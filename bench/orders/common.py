@@ -2,7 +2,6 @@
 httptools), tokens. The load generators are in loadgen.py."""
 
 import multiprocessing as mp
-import socket
 import time
 from pathlib import Path
 
@@ -10,17 +9,11 @@ import httpx
 from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
 from servicekit.settings import DEV_JWT_SECRET
-from servicekit.testing import create_database, drop_database, unique_name
+from servicekit.testing import create_database, drop_database, free_port, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "services/orders/alembic.ini"
 BASE = "/api/v1/migration-services"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def new_database() -> tuple[str, str]:

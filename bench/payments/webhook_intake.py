@@ -24,7 +24,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import asyncpg
 import httpx
 from sandbox.signing import stripe_signature_header
 from servicekit.alembic_env import upgrade
-from servicekit.testing import ADMIN_DSN, database_url, delete_namespace
+from servicekit.testing import ADMIN_DSN, database_url, delete_namespace, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NOOP_PATH = "/api/v1/payments/noop"
@@ -109,12 +108,6 @@ class Seeded:
     order_id: str
     amount: int
     reference: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _admin(sql: str) -> None:
@@ -301,7 +294,7 @@ def main() -> None:
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = database_url(name)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    port = _free_port()
+    port = free_port()
     server = None
     workdir = Path(tempfile.mkdtemp(prefix="bench_payments_"))
     try:

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 from pydantic_settings import BaseSettings
 from servicekit.alembic_env import upgrade
-from servicekit.testing import ADMIN_DSN, database_url
+from servicekit.testing import ADMIN_DSN, database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,12 +51,6 @@ SERVICES: dict[str, ServiceSpec] = {
 }
 SANDBOX_HTTP, SANDBOX_SMTP = 8010, 8025
 RETRY_DELAYS_MS = "[200, 1000, 3000]"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

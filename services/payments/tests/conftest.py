@@ -23,6 +23,7 @@ from servicekit.settings import DEV_JWT_SECRET
 from servicekit.testing import (
     AMQP_URL,
     delete_namespace,
+    free_port,
     migrated_database,
     unique_name,
 )
@@ -170,13 +171,6 @@ async def _serve_on(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[N
     return server, task, f"http://127.0.0.1:{port}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def make_payments(
     payments_db: str, sandbox: RunningSandbox
@@ -188,7 +182,7 @@ async def make_payments(
     channel = await connection.channel()
     spy_queue = await channel.declare_queue(f"{namespace}spy", auto_delete=True)
     queues: list[str] = []
-    port = _free_port()
+    port = free_port()
     async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
         (await http.post("/_sandbox/reset")).raise_for_status()
         for provider in ("stripe", "paynow", "ecocash"):

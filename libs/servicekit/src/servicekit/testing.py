@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,30 @@ import asyncpg
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+# Ports for servers a test starts in another process. A port the kernel hands out for bind(0) comes from
+# the ephemeral range, which outgoing connections (to PostgreSQL, RabbitMQ, a sandbox) draw from too: one
+# of them can take it in the second between picking it and the server binding it. So pick below that
+# range, and never hand out the same port twice in one run.
+_LISTEN_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port nothing listens on now, outside the kernel's ephemeral range, not given out before."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LISTEN_PORTS}")
 
 
 def unique_name(prefix: str) -> str:
