@@ -77,11 +77,13 @@ class ServiceRuntime:
             )
         self.relay = OutboxRelay(
             self.db,
-            self.broker,
-            events_exchange(self.naming),
             dsn=settings.database_dsn,
+            amqp_url=settings.amqp_url,
+            exchange=self.naming.events_exchange,
+            app_id=settings.service_name,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            linger_seconds=settings.outbox_linger_ms / 1000,
         )
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []

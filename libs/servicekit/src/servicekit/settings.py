@@ -45,6 +45,12 @@ class ServiceSettings(BaseSettings):
 
     outbox_batch_size: int = Field(200, validation_alias=shared("OUTBOX_BATCH_SIZE"))
     outbox_poll_seconds: float = Field(2.0, validation_alias=shared("OUTBOX_POLL_SECONDS"))
+    outbox_linger_ms: float = Field(
+        10.0,
+        ge=0,
+        validation_alias=shared("OUTBOX_LINGER_MS"),
+        description="the relay claims at most once per this interval, so a busy outbox is published in batches",
+    )
     outbox_enabled: bool = Field(True, validation_alias=shared("OUTBOX_ENABLED"))
 
     auth_jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), validation_alias=shared("AUTH_JWT_SECRET"))
