@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID
 
 from contracts.money import Money
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.tables import AddOnRow, CarePackageRow, ExchangeRateRow
+from orders.adapters.tenancy import CATALOGUE_STAMP
 from orders.domain.catalogue import AddOn, CarePackage
 from orders.domain.pricing import ExchangeRate
 
@@ -38,16 +42,48 @@ def add_on_from_row(row: AddOnRow) -> AddOn:
     )
 
 
-async def current_packages(session: AsyncSession) -> list[CarePackage]:
+T = TypeVar("T")
+
+# The process's copy of the current catalogue, per kind, with the revision stamp it is valid for. The stamp
+# is read at the start of the transaction and the rows afterwards, so a copy is never older than its stamp.
+_copies: dict[str, tuple[UUID, Any]] = {}
+
+
+async def _current(session: AsyncSession, kind: str, load: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    stamp = session.info.get(CATALOGUE_STAMP)
+    copy = _copies.get(kind)
+    if stamp is not None and copy is not None and copy[0] == stamp:
+        value: T = copy[1]
+        return value
+    value = await load(session)
+    if stamp is not None:
+        _copies[kind] = (stamp, value)
+    return value
+
+
+def forget_copies() -> None:
+    """This process changed the catalogue: the next read goes to the database even within the transaction."""
+    _copies.clear()
+
+
+async def _load_packages(session: AsyncSession) -> tuple[CarePackage, ...]:
     rows = await session.execute(select(CarePackageRow).order_by(CarePackageRow.code, CarePackageRow.version))
     latest = {r.code: r for r in rows.scalars()}  # the catalogue is a handful of rows; the last version wins
-    return sorted((package_from_row(r) for r in latest.values()), key=lambda p: p.price.amount_minor)
+    return tuple(sorted((package_from_row(r) for r in latest.values()), key=lambda p: p.price.amount_minor))
+
+
+async def _load_add_ons(session: AsyncSession) -> tuple[AddOn, ...]:
+    rows = await session.execute(select(AddOnRow).order_by(AddOnRow.code, AddOnRow.version))
+    latest = {r.code: r for r in rows.scalars()}
+    return tuple(add_on_from_row(r) for r in latest.values())
+
+
+async def current_packages(session: AsyncSession) -> list[CarePackage]:
+    return list(await _current(session, "packages", _load_packages))
 
 
 async def current_add_ons(session: AsyncSession) -> list[AddOn]:
-    rows = await session.execute(select(AddOnRow).order_by(AddOnRow.code, AddOnRow.version))
-    latest = {r.code: r for r in rows.scalars()}
-    return [add_on_from_row(r) for r in latest.values()]
+    return list(await _current(session, "add_ons", _load_add_ons))
 
 
 async def package_history(session: AsyncSession, code: str) -> list[CarePackage]:
@@ -73,6 +109,8 @@ async def save_package(session: AsyncSession, package: CarePackage, created_by: 
         )
     )
     await session.flush()
+    forget_copies()
+    session.info.pop(CATALOGUE_STAMP, None)  # the trigger replaced it; this transaction reads fresh rows
 
 
 async def lock_catalogue(session: AsyncSession) -> None:
