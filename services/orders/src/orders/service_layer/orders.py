@@ -80,10 +80,8 @@ async def place_order(
         idempotency_key=idempotency_key,
         notes=command.notes,
     )
-    session.add(row)
-    await session.flush()
     installments = repository.installment_rows(order)
-    session.add_all(installments)
+    await repository.add_new(session, row, installments)
     await _publish(uow, order)
     await uow.audit("order", row.id, "create", after=repository.snapshot(row))
     return row, installments
