@@ -4,7 +4,8 @@ Transforms and validations run inside PostgreSQL over a staged copy of the sourc
 Python cannot reach the throughput the schools' windows need. Expressions are layered in sub-queries
 fenced with OFFSET 0 so each intermediate value is computed once per row, not once per reference.
 
-Layer 1 (l1): text pipelines over the raw row (`t_<field>`) and "was the source value present" flags.
+Layer 1 (l1): text pipelines over the raw row (`t_<field>`), and the origin value (`s_<field>`) passed
+through for the "was the source value present" test, which runs only where a value came out NULL.
 Layer 2 (l2): typed values: terminal transforms (dates, money, phone) and safe casts.
 Layer 3: reference look-ups (legacy key -> new id) and the error / warning arrays per row.
 """
@@ -41,6 +42,16 @@ def q(ident: str) -> str:
 
 def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _reasons(rules: list[tuple[str, str]]) -> str:
+    """The reasons whose condition holds, as a text[]. Nearly every row passes every rule, so the array is
+    only built (one CASE per rule, then array_remove) for a row where some condition holds."""
+    if not rules:
+        return "'{}'::text[]"
+    cases = ", ".join(f"CASE WHEN {cond} THEN {lit(reason)} END" for cond, reason in rules)
+    any_hit = " OR ".join(f"({cond})" for cond, _ in rules)
+    return f"CASE WHEN {any_hit} THEN array_remove(ARRAY[{cases}]::text[], NULL) ELSE '{{}}'::text[] END"
 
 
 def _num(value: float) -> str:
@@ -80,6 +91,16 @@ class EntitySql:
             return self.refs[spec.reference].id_type
         return spec.output_type
 
+    @property
+    def analyzed_columns(self) -> list[str]:
+        """The prepared columns statements filter, group or join on: row ranges, status, legacy key, and
+        the fields of the set-wide rules (unique, de-duplication order)."""
+        cols = ["_row_no", "_status", "_legacy_key"]
+        cols += [r.field for r in self.entity.validations if r.rule == "unique" and r.field != LEGACY]
+        if self.entity.dedupe and self.entity.dedupe.order_by:
+            cols.append(self.entity.dedupe.order_by)
+        return list(dict.fromkeys(cols))
+
     def clean_ddl(self, temporary: bool) -> str:
         cols = [f"{q('_row_no')} bigint NOT NULL", f"{q('_legacy_key')} text"]
         cols += [f"{q(n)} {self.clean_type(n, s)}" for n, s in self.entity.fields.items()]
@@ -104,6 +125,21 @@ class EntitySql:
                 return base, True
             return f"nullif({base}::text, '')", False
         return f"nullif({base}, '')", False
+
+    @staticmethod
+    def _has_origin(spec: FieldSpec) -> bool:
+        return spec.value is None and (spec.source is not None or spec.expr is not None)
+
+    def _present(self, name: str, spec: FieldSpec) -> str:
+        """Was the source value present (non-blank)? Evaluated over the origin column passed through the
+        layers, and placed after an IS NULL test in every rule, so it is computed only for the rare row
+        whose value came out NULL instead of for every field of every row."""
+        if not self._has_origin(spec):
+            return "false"
+        origin = f"l2.{q('s_' + name)}"
+        if self._origin(spec)[1]:
+            return f"({origin} IS NOT NULL)"
+        return f"(nullif(btrim({origin}), '') IS NOT NULL)"
 
     @staticmethod
     def _apply(expr: str, t: Transform) -> str:
@@ -132,16 +168,29 @@ class EntitySql:
         raise AssertionError(f"unhandled transform {t.kind}")
 
     def _layer1(self, name: str, spec: FieldSpec) -> list[str]:
-        expr, typed = self._origin(spec)
-        present = f"({expr} IS NOT NULL)" if typed else f"(nullif(btrim({expr}), '') IS NOT NULL)"
-        if spec.value is not None or (spec.source is None and spec.expr is None):
-            present = "false"
+        expr, _ = self._origin(spec)
         terminal = spec.transforms[-1] if spec.transforms else None
+        # The source column itself, while every transform so far keeps "printable ASCII with no double
+        # space" true (then collapse_spaces is the identity and its regex can be skipped).
+        plain = f"r.{q(spec.source)}" if spec.source is not None and spec.expr is None and spec.value is None else None
+        if plain and self.typed_source:
+            plain += "::text"
         for t in spec.transforms:
             if t is terminal and t.kind in ("parse_date", "parse_timestamp", "money_minor", "phone_e164"):
                 break
+            if t.kind == "collapse_spaces" and plain:
+                # Most values need no collapsing: a test of the source costs half the regex it skips.
+                expr = (
+                    f"CASE WHEN strpos({plain}, '  ') = 0 AND {plain} !~ '[^ -~]' THEN {expr} "
+                    f"ELSE {self._apply(expr, t)} END"
+                )
+                continue
             expr = self._apply(expr, t)
-        cols = [f"{expr} AS {q('t_' + name)}", f"{present} AS {q('p_' + name)}"]
+            if t.kind not in ("trim", "lower", "upper", "title"):
+                plain = None
+        cols = [f"{expr} AS {q('t_' + name)}"]
+        if self._has_origin(spec):
+            cols.append(f"{self._origin(spec)[0]} AS {q('s_' + name)}")
         if isinstance(terminal, PhoneE164):
             stripped = expr
             for ch in " -().":
@@ -333,24 +382,24 @@ class EntitySql:
         if spec.output_type != spec.type and spec.type != "text":
             value = f"({value})::{spec.type}"
         column = ("k_" if spec.reference else "") + name
-        return f"{value} AS {q(column)}, l1.{q('p_' + name)}"
+        origin = f", l1.{q('s_' + name)}" if self._has_origin(spec) else ""
+        return f"{value} AS {q(column)}{origin}"
 
     # ---- layer 3: references and rules ---------------------------------------------------------------
 
     def _ref_alias(self, name: str) -> str:
         return q("j_" + name)
 
-    def _checks(self) -> tuple[list[str], list[str], list[str]]:
-        """(select columns, joins, ...) plus error and warning CASE expressions."""
-        errors: list[str] = [f"CASE WHEN l2.{q(LEGACY)} IS NULL THEN 'required:legacy_key' END"]
-        warnings: list[str] = []
+    def _checks(self) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+        """The reference joins, and the error and warning rules as (condition, reason) pairs."""
+        errors: list[tuple[str, str]] = [(f"l2.{q(LEGACY)} IS NULL", "required:legacy_key")]
+        warnings: list[tuple[str, str]] = []
         joins: list[str] = []
         overrides = {(v.rule, v.field): v.severity for v in self.entity.validations}
         for name, spec in self.specs.items():
             col = f"l2.{q(('k_' if spec.reference else '') + name)}"
-            present = f"l2.{q('p_' + name)}"
             bucket = errors if spec.on_invalid == "error" else warnings
-            bucket.append(f"CASE WHEN {present} AND {col} IS NULL THEN 'invalid:{name}' END")
+            bucket.append((f"{col} IS NULL AND {self._present(name, spec)}", f"invalid:{name}"))
             if spec.reference:
                 ref = self.refs[spec.reference]
                 alias = self._ref_alias(name)
@@ -365,15 +414,14 @@ class EntitySql:
                     missing += f" AND {dalias}._legacy_key IS NULL"
                 severity = overrides.get(("reference", name), "error")
                 (errors if severity == "error" else warnings).append(
-                    f"CASE WHEN {col} IS NOT NULL AND {missing} THEN 'reference:{name}' END"
+                    (f"{col} IS NOT NULL AND {missing}", f"reference:{name}")
                 )
         for rule in self.entity.validations:
             spec = self.specs[rule.field]
             col = f"l2.{q(('k_' if spec.reference else '') + rule.field)}"
-            present = f"l2.{q('p_' + rule.field)}"
             cond: str | None = None
             if rule.rule == "required":
-                cond = f"{col} IS NULL AND NOT {present}"
+                cond = f"{col} IS NULL AND NOT {self._present(rule.field, spec)}"
             elif rule.rule == "format":
                 assert rule.pattern is not None
                 cond = f"{col} IS NOT NULL AND {col}::text !~ {lit(rule.pattern)}"
@@ -385,7 +433,7 @@ class EntitySql:
                     parts.append(f"{col} > {_num(rule.max)}")
                 cond = " OR ".join(parts)
             if cond:
-                (errors if rule.severity == "error" else warnings).append(f"CASE WHEN {cond} THEN '{rule.name}' END")
+                (errors if rule.severity == "error" else warnings).append((cond, rule.name))
         return joins, errors, warnings
 
     def prepare_sql(self) -> str:
@@ -406,8 +454,7 @@ class EntitySql:
         where = "r._row_no > $1 AND r._row_no <= $2"
         if self.entity.source.where:
             where += f" AND ({self.entity.source.where})"
-        e_arr = f"array_remove(ARRAY[{', '.join(errors)}]::text[], NULL)"
-        w_arr = f"array_remove(ARRAY[{', '.join(warnings)}]::text[], NULL)" if warnings else "'{}'::text[]"
+        e_arr, w_arr = _reasons(errors), _reasons(warnings)
         cols = ["_row_no", "_legacy_key", *self.entity.fields, "_errors", "_warnings", "_status"]
         return (
             f"INSERT INTO {self.clean} ({', '.join(q(c) for c in cols)}) "
