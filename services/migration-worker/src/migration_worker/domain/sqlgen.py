@@ -92,6 +92,12 @@ class EntitySql:
         return spec.output_type
 
     @property
+    def raw_index(self) -> str:
+        """Name of the raw table's btree on `_row_no` (same schema; `s<job>_<name>` -> `i<job>_<name>`)."""
+        name = self.raw.rsplit(".", 1)[-1].strip('"').replace('""', '"')
+        return "i" + name[1:]
+
+    @property
     def analyzed_columns(self) -> list[str]:
         """The prepared columns statements filter, group or join on: row ranges, status, legacy key, and
         the fields of the set-wide rules (unique, de-duplication order)."""
@@ -544,25 +550,21 @@ class EntitySql:
         )
 
     def reject_log_sql(self, rejects_table: str) -> str:
-        """Copy the rejected rows of ($1, $2] with reasons and their original source row into the log."""
+        """Copy the rejected rows of ($1, $2] with reasons and their original source row into the log, and
+        count the batch's rows by outcome, in one pass over its prepared rows. The original rows are
+        looked up by `_row_no` (a btree on the raw table), so only the few rejected raw rows are read."""
         return (
-            f"INSERT INTO {rejects_table} (job_id, entity, row_no, stage, reasons, original) "
+            f"WITH c AS MATERIALIZED (SELECT _row_no, _status, _errors, _warnings FROM {self.clean} "
+            f"WHERE _row_no > $1 AND _row_no <= $2), "
+            f"logged AS (INSERT INTO {rejects_table} (job_id, entity, row_no, stage, reasons, original) "
             f"SELECT $3::uuid, $4, c._row_no, CASE WHEN c._errors[1] LIKE 'insert:%' THEN 'insert' "
             f"ELSE 'validation' END, c._errors, to_jsonb(r) - '_row_no' "
-            f"FROM {self.clean} c JOIN {self.raw} r ON r._row_no = c._row_no "
-            # the range on the raw side too: its BRIN index then reads the batch's blocks, not the table
-            f"AND r._row_no > $1 AND r._row_no <= $2 "
-            f"WHERE c._row_no > $1 AND c._row_no <= $2 AND c._status = 'r' "
-            f"ON CONFLICT (job_id, entity, row_no) DO NOTHING"
-        )
-
-    def batch_counts_sql(self) -> str:
-        return (
+            f"FROM c JOIN {self.raw} r ON r._row_no = c._row_no WHERE c._status = 'r' "
+            f"ON CONFLICT (job_id, entity, row_no) DO NOTHING) "
             f"SELECT count(*) FILTER (WHERE _status = 'v') AS migrated, "
             f"count(*) FILTER (WHERE _status = 'r') AS rejected, "
             f"count(*) FILTER (WHERE _status = 'm') AS merged, "
-            f"count(*) FILTER (WHERE cardinality(_warnings) > 0 AND _status = 'v') AS warned "
-            f"FROM {self.clean} WHERE _row_no > $1 AND _row_no <= $2"
+            f"count(*) FILTER (WHERE cardinality(_warnings) > 0 AND _status = 'v') AS warned FROM c"
         )
 
     # ---- verification -----------------------------------------------------------------------------
