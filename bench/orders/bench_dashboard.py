@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import asyncpg
-from common import BASE, new_database, remove_database, start_server, token
+from common import BASE, new_database, remove_database, running_server, token
 from loadgen import run_open_loop
 
 SEED = """
@@ -81,8 +81,8 @@ def main() -> int:
     name, url = asyncio.run(new_database())
     try:
         asyncio.run(seed(url, args.orders))
-        server, base = start_server(url)
-        try:
+        with running_server(url, workers=1) as server:
+            base = server.base
             headers = {"Authorization": f"Bearer {token('platform_admin')}"}
             paths = {
                 "SELECT 1 (baseline)": "/bench/select1",
@@ -95,9 +95,6 @@ def main() -> int:
                 label: run_open_loop(base, "GET", path, headers, None, args.rate, args.seconds)
                 for label, path in paths.items()
             }
-        finally:
-            server.terminate()
-            server.join(10)
     finally:
         asyncio.run(remove_database(name))
     base_p50 = results["SELECT 1 (baseline)"]["p50_ms"] or float("nan")
