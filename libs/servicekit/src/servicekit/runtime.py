@@ -6,6 +6,7 @@ routers; its HTTP entrypoint, its tests and its CLI all go through that one comp
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -211,6 +212,16 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     # "killed by SIGTERM"; with a no-op handler behind it, a graceful stop exits 0 as orchestrators expect.
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(app, **_uvicorn_options(settings))
+
+
+def serve_service(factory: str, settings: ServiceSettings) -> None:
+    """A service's entrypoint: one process, or `settings.http_workers` worker processes each a whole replica."""
+    if settings.http_workers > 1:
+        serve_workers(factory, settings)
+        return
+    module, _, name = factory.partition(":")
+    create_app: Callable[[ServiceSettings], FastAPI] = getattr(importlib.import_module(module), name)
+    serve(create_app(settings), settings)
 
 
 def serve_workers(factory: str, settings: ServiceSettings) -> None:

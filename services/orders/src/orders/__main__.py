@@ -1,12 +1,10 @@
-from servicekit.runtime import serve
+from servicekit.runtime import serve_service
 
-from orders.bootstrap import create_app
 from orders.settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
-    serve(create_app(settings), settings)
+    serve_service("orders.bootstrap:create_app", Settings())
 
 
 if __name__ == "__main__":
