@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 OUTBOX_WRITTEN = "outbox_written"  # session.info flag set by outbox.add_event
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under a session, inside the session's transaction: for hot statements that gain
+    from skipping SQLAlchemy's execute path. Only between the session's own statements, never concurrently."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy's adapter sends BEGIN lazily, with its first statement: without one, a write through the
+        # driver would commit on its own, outside the session's transaction.
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 class Database:

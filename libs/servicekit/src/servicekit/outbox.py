@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from contracts.envelope import Envelope, Payload
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import OUTBOX_WRITTEN
-from servicekit.tables import outbox
+from servicekit.db import OUTBOX_WRITTEN, driver_connection
 
-_INSERT = outbox.insert()
-
-
-def serialise(envelope: Envelope[Any]) -> dict[str, Any]:
-    return envelope.model_dump(mode="json")
+# Straight to the driver, on the session's own connection and transaction: the statement is prepared once
+# per connection and the JSON is serialised once, where SQLAlchemy's execute path cost several times more CPU.
+_INSERT = "INSERT INTO outbox (event_id, routing_key, body, headers) VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb)"
 
 
 async def add_event(session: AsyncSession, envelope: Envelope[Any]) -> None:
@@ -27,15 +25,9 @@ async def add_event(session: AsyncSession, envelope: Envelope[Any]) -> None:
     propagate.inject(carrier)
     headers = {**carrier, "correlation_id": str(envelope.correlation_id)}
     session.info[OUTBOX_WRITTEN] = True
-    # One statement object with parameters (not `.values(...)` per call): compiled once, then cached.
-    await session.execute(
-        _INSERT,
-        {
-            "event_id": envelope.event_id,
-            "routing_key": envelope.routing_key,
-            "body": serialise(envelope),
-            "headers": headers,
-        },
+    connection = await driver_connection(session)
+    await connection.execute(
+        _INSERT, envelope.event_id, envelope.routing_key, envelope.model_dump_json(), json.dumps(headers)
     )
 
 
