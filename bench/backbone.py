@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import time
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -34,6 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 WINDOW = 200
 ROUTING_KEY = TeamAssigned.routing_key()
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq): whatever ran."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / _TICK
 
 
 def _body() -> bytes:
@@ -71,9 +80,11 @@ async def _raw_consumer(queue_name: str, n: int, ready: Any, results: Any) -> No
                 done.set()
 
         await queue.consume(on_message)
+        cpu = time.process_time()
         ready.set()
         await asyncio.wait_for(done.wait(), 600)
-        results.put(("consumer_done", time.time(), count))
+        results.put(("consumer_done", time.time(), _machine_busy_seconds()))
+        results.put(("consumer_cpu", time.process_time() - cpu, 0))
 
 
 async def _raw_publisher(naming: Naming, n: int, results: Any) -> None:
@@ -82,7 +93,8 @@ async def _raw_publisher(naming: Naming, n: int, results: Any) -> None:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(naming.events_exchange)
         body = _body()
-        results.put(("start", time.time(), 0))
+        cpu = time.process_time()
+        results.put(("start", time.time(), _machine_busy_seconds()))
         for offset in range(0, n, WINDOW):
             await asyncio.gather(
                 *(
@@ -94,6 +106,7 @@ async def _raw_publisher(naming: Naming, n: int, results: Any) -> None:
                     for _ in range(min(WINDOW, n - offset))
                 )
             )
+        results.put(("producer_cpu", time.process_time() - cpu, 0))
 
 
 def _run_raw_consumer(queue_name: str, n: int, ready: Any, results: Any) -> None:
@@ -115,11 +128,22 @@ def raw_rate(n: int) -> float:
     ready.wait(60)
     publisher = ctx.Process(target=_run_raw_publisher, args=(naming.namespace, n, results))
     publisher.start()
-    marks = {kind: (at, count) for kind, at, count in (results.get(timeout=600) for _ in range(2))}
+    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=600) for _ in range(4))}
     publisher.join(60)
     consumer.join(60)
     asyncio.run(delete_namespace(naming.namespace, [queue_name], []))
+    CPU["raw"] = _cpu_per_event(marks, n)
     return n / (marks["consumer_done"][0] - marks["start"][0])
+
+
+def _cpu_per_event(marks: dict[str, tuple[float, float]], n: int) -> dict[str, float]:
+    """Milliseconds of CPU per event: each side's process, and everything else on the machine (the broker,
+    PostgreSQL, the kernel's network stack) from the machine's busy time over the same span."""
+    producer, consumer = marks["producer_cpu"][0], marks["consumer_cpu"][0]
+    machine = marks["consumer_done"][1] - marks["start"][1]
+    figures = {"producer": producer, "consumer": consumer, "rest": max(0.0, machine - producer - consumer)}
+    figures["total"] = sum(figures.values())
+    return {part: 1000 * seconds / n for part, seconds in figures.items()}
 
 
 # ---------------------------------------------------------------- the backbone
@@ -149,12 +173,14 @@ async def _backbone_consumer(url: str, namespace: str, n: int, ready: Any, resul
         db=Database(url, pool_size=20),
     )
     await runtime.start()
+    cpu = time.process_time()
     ready.set()
     async with runtime.db.engine.connect() as conn:
         while (await conn.execute(text("SELECT count(*) FROM effects"))).scalar_one() < n:
             await conn.commit()
             await asyncio.sleep(0.02)
-    results.put(("consumer_done", time.time(), n))
+    results.put(("consumer_done", time.time(), _machine_busy_seconds()))
+    results.put(("consumer_cpu", time.process_time() - cpu, 0))
     await runtime.stop()
 
 
@@ -171,12 +197,14 @@ async def _backbone_producer(url: str, namespace: str, n: int, results: Any, wri
                     session, Envelope.wrap(TeamAssigned(order_id=order_id, school_id=uuid4(), members=["m"]))
                 )
 
-    results.put(("start", time.time(), 0))
+    cpu = time.process_time()
+    results.put(("start", time.time(), _machine_busy_seconds()))
     await asyncio.gather(*(writer(n // writers + (1 if i < n % writers else 0)) for i in range(writers)))
     results.put(("written", time.time(), n))
     while (await runtime.relay.backlog())[0] > 0:  # noqa: ASYNC110 - polling the database, not an event
         await asyncio.sleep(0.05)
     results.put(("published", time.time(), n))
+    results.put(("producer_cpu", time.process_time() - cpu, 0))
     await runtime.stop()
 
 
@@ -218,7 +246,7 @@ def backbone_rate(n: int) -> float:
     ready.wait(60)
     producer = ctx.Process(target=_run_backbone_producer, args=(url, namespace, n, results))
     producer.start()
-    marks = {kind: (at, count) for kind, at, count in (results.get(timeout=900) for _ in range(4))}
+    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=900) for _ in range(6))}
     producer.join(120)
     consumer.join(120)
     effects = asyncio.run(_effects(url))
@@ -227,27 +255,44 @@ def backbone_rate(n: int) -> float:
     asyncio.run(drop_database(name))
     if effects != n:
         raise SystemExit(f"backbone lost or doubled events: {effects} effects for {n} events")
+    CPU["backbone"] = _cpu_per_event(marks, n)
     start = marks["start"][0]
     STAGES.update({stage: marks[stage][0] - start for stage in ("written", "published", "consumer_done")})
     return n / (marks["consumer_done"][0] - start)
 
 
 STAGES: dict[str, float] = {}  # seconds from the first write until each stage finished, for the report
+CPU: dict[str, dict[str, float]] = {}  # ms of CPU per event by part, for each loop
 
 
 def run(n: int) -> dict[str, Any]:
     raw = raw_rate(n)
     backbone = backbone_rate(n)
-    return {"events": n, "raw_per_s": raw, "backbone_per_s": backbone, "ratio": backbone / raw, "stages": STAGES}
+    return {
+        "events": n,
+        "raw_per_s": raw,
+        "backbone_per_s": backbone,
+        "ratio": backbone / raw,
+        "stages": STAGES,
+        "cpu_ms_per_event": CPU,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
+    cores = os.cpu_count() or 1
     return (
         f"backbone: {result['backbone_per_s']:.0f} events/s (state+outbox tx → relay → quorum queue → inbox + effect)\n"
         f"baseline: {result['raw_per_s']:.0f} msgs/s (raw aio-pika publish-with-confirms → consume-with-ack)\n"
         f"ratio:    {result['ratio']:.2f}x (goal >= 0.5x), {result['events']} events each, no loss, no duplicate\n"
         + "stages:   "
         + ", ".join(f"{stage} after {seconds:.1f} s" for stage, seconds in result["stages"].items())
+        + "\n"
+        + "\n".join(
+            f"cpu/event {loop + ':':<10}"
+            + ", ".join(f"{part} {ms:.2f} ms" for part, ms in parts.items())
+            + f" -> at most {cores * 1000 / parts['total']:,.0f} events/s on {cores} cores"
+            for loop, parts in result["cpu_ms_per_event"].items()
+        )
     )
 
 
