@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import JSON, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 OUTBOX_WRITTEN = "outbox_written"  # session.info flag set by outbox.add_event
@@ -23,6 +25,40 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         # driver would commit on its own, outside the session's transaction.
         await connection.exec_driver_sql("SELECT 1")
     return driver
+
+
+_inserts: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[bool, ...]]] = {}
+
+
+def _insert_statement(table: Table, columns: tuple[str, ...]) -> tuple[str, tuple[bool, ...]]:
+    key = (table.fullname, columns)
+    if key not in _inserts:
+        is_json = tuple(isinstance(table.c[name].type, JSON) for name in columns)
+        values = ", ".join(f"${i}::text::jsonb" if j else f"${i}" for i, j in enumerate(is_json, start=1))
+        names = ", ".join(f'"{name}"' for name in columns)
+        _inserts[key] = (f'INSERT INTO "{table.fullname}" ({names}) VALUES ({values})', is_json)
+    return _inserts[key]
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Plain INSERTs of complete rows (same keys in each) through the driver, in the session's transaction.
+
+    For hot paths that write new rows and read nothing back: no unit of work, no statement compilation;
+    JSON columns are serialised here and cast by PostgreSQL.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, is_json = _insert_statement(table, columns)
+    args = [
+        [json.dumps(row[c]) if j and row[c] is not None else row[c] for c, j in zip(columns, is_json, strict=True)]
+        for row in rows
+    ]
+    connection = await driver_connection(session)
+    if len(args) == 1:
+        await connection.execute(sql, *args[0])
+    else:
+        await connection.executemany(sql, args)
 
 
 class Database:

@@ -9,7 +9,8 @@ from typing import Any
 
 from contracts.money import Money
 from contracts.orders import Contact, ScheduledInstallment
-from sqlalchemy import insert, select
+from servicekit.db import insert_rows
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.tables import InstallmentPaymentRow, MilestoneRow, OrderRow
@@ -131,10 +132,6 @@ async def save(session: AsyncSession, order: Order, row: OrderRow) -> None:
     await session.flush()
 
 
-_INSERT_ORDER = insert(OrderRow.__table__)
-_INSERT_INSTALLMENTS = insert(InstallmentPaymentRow.__table__)
-
-
 def _values(row: OrderRow | InstallmentPaymentRow) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
@@ -143,11 +140,10 @@ async def add_new(session: AsyncSession, row: OrderRow, installments: list[Insta
     """Insert a new order and its installments as they are, without the ORM's unit of work.
 
     Every value is already set (ids too), nothing has to be read back, and nothing else in the transaction
-    loads these rows: two plain INSERTs cost about half of what a flush that tracks the objects does.
+    loads these rows: two plain INSERTs cost a fraction of what a flush that tracks the objects does.
     """
-    await session.execute(_INSERT_ORDER, _values(row))
-    if installments:
-        await session.execute(_INSERT_INSTALLMENTS, [_values(i) for i in installments])
+    await insert_rows(session, OrderRow.__table__, [_values(row)])
+    await insert_rows(session, InstallmentPaymentRow.__table__, [_values(i) for i in installments])
 
 
 def installment_rows(order: Order) -> list[InstallmentPaymentRow]:
