@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -12,10 +11,11 @@ from uuid import UUID
 from contracts.envelope import Envelope, Payload
 from opentelemetry import trace
 from servicekit.auth import Principal
-from servicekit.db import driver_connection
+from servicekit.db import insert_rows
 from servicekit.outbox import add_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orders.adapters.tables import AuditLogRow
 from orders.adapters.tenancy import set_tenant
 
 
@@ -35,13 +35,6 @@ class Actor:
 
 
 SYSTEM = Actor(sub="system", role="system")
-
-# Every write appends one: straight to the driver on the session's connection (SQLAlchemy's execute path cost
-# more than the insert itself). No RETURNING: most roles may append audit entries but not read them back.
-_INSERT_AUDIT = (
-    "INSERT INTO audit_log (actor, actor_role, entity, entity_id, action, before, after, trace_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8)"
-)
 
 
 class UnitOfWork:
@@ -72,15 +65,15 @@ class UnitOfWork:
         after: dict[str, Any] | None = None,
     ) -> None:
         span = trace.get_current_span().get_span_context()
-        connection = await driver_connection(self.session)
-        await connection.execute(
-            _INSERT_AUDIT,
-            self.actor.sub,
-            self.actor.role,
-            entity,
-            str(entity_id),
-            action,
-            None if before is None else json.dumps(before),
-            None if after is None else json.dumps(after),
-            f"{span.trace_id:032x}" if span.is_valid else None,
-        )
+        # No RETURNING (insert_rows reads nothing back): most roles may append audit entries but not read them.
+        entry = {
+            "actor": self.actor.sub,
+            "actor_role": self.actor.role,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "action": action,
+            "before": before,
+            "after": after,
+            "trace_id": f"{span.trace_id:032x}" if span.is_valid else None,
+        }
+        await insert_rows(self.session, AuditLogRow.__table__, [entry])
