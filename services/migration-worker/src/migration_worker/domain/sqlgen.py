@@ -107,12 +107,34 @@ class EntitySql:
             cols.append(self.entity.dedupe.order_by)
         return list(dict.fromkeys(cols))
 
-    def clean_ddl(self, temporary: bool) -> str:
+    def _clean_columns(self) -> str:
         cols = [f"{q('_row_no')} bigint NOT NULL", f"{q('_legacy_key')} text"]
         cols += [f"{q(n)} {self.clean_type(n, s)}" for n, s in self.entity.fields.items()]
         cols += ["_errors text[] NOT NULL", "_warnings text[] NOT NULL", '_status "char" NOT NULL']
+        return ", ".join(cols)
+
+    def clean_ddl(self, temporary: bool) -> str:
         kind = "TEMPORARY" if temporary else "UNLOGGED"
-        return f"CREATE {kind} TABLE IF NOT EXISTS {self.clean} ({', '.join(cols)})"
+        return f"CREATE {kind} TABLE IF NOT EXISTS {self.clean} ({self._clean_columns()})"
+
+    def clean_part(self, index: int) -> str:
+        """The qualified partition of the prepared table that holds prepare chunk `index`."""
+        schema, name = self.clean.split(".", 1)
+        suffix = f"_p{index}"
+        return f"{schema}.{q(name.strip(chr(34)).replace(chr(34) * 2, chr(34))[: 63 - len(suffix)] + suffix)}"
+
+    def clean_partitioned_ddl(self, chunks: list[tuple[int, int]]) -> list[str]:
+        """The run's prepared table, partitioned by `_row_no` with one UNLOGGED partition per prepare chunk
+        ($1, $2]: the chunks insert on parallel connections, and into one shared table (heap and index)
+        they measured 20-30 % more CPU per row than into tables of their own. Every other statement reads
+        and updates the partitioned table; a `_row_no` range prunes it to its partitions."""
+        ddl = [f"CREATE TABLE {self.clean} ({self._clean_columns()}) PARTITION BY RANGE (_row_no)"]
+        for i, (lo, hi) in enumerate(chunks):
+            ddl.append(
+                f"CREATE UNLOGGED TABLE {self.clean_part(i)} PARTITION OF {self.clean} "
+                f"FOR VALUES FROM ({int(lo) + 1}) TO ({int(hi) + 1})"
+            )
+        return ddl
 
     # ---- layer 1: text pipelines ---------------------------------------------------------------------
 
@@ -442,8 +464,8 @@ class EntitySql:
                 (errors if rule.severity == "error" else warnings).append((cond, rule.name))
         return joins, errors, warnings
 
-    def prepare_sql(self) -> str:
-        """INSERT the prepared rows of raw rows in ($1, $2] into the clean table."""
+    def prepare_sql(self, into: str | None = None) -> str:
+        """INSERT the prepared rows of raw rows in ($1, $2] into the clean table (or its partition `into`)."""
         l1_cols = ["r._row_no"]
         for name, spec in self.specs.items():
             l1_cols += self._layer1(name, spec)
@@ -463,7 +485,7 @@ class EntitySql:
         e_arr, w_arr = _reasons(errors), _reasons(warnings)
         cols = ["_row_no", "_legacy_key", *self.entity.fields, "_errors", "_warnings", "_status"]
         return (
-            f"INSERT INTO {self.clean} ({', '.join(q(c) for c in cols)}) "
+            f"INSERT INTO {into or self.clean} ({', '.join(q(c) for c in cols)}) "
             f"SELECT x._row_no, x.v0, {', '.join(f'x.v{i}' for i in range(1, len(values)))}, x.e, x.w, "
             f"CASE WHEN cardinality(x.e) > 0 THEN 'r' ELSE 'v' END FROM ("
             f"SELECT l2._row_no, {', '.join(f'{v} AS v{i}' for i, v in enumerate(values))}, "

@@ -338,8 +338,14 @@ class MigrationEngine:
         else:
             rows = staged["rows"]
         max_row = rows  # staged rows are numbered 1..n
+        workers = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
+        # A few chunks per connection, taken from a queue: the connections finish together instead of one
+        # core idling while the other works through a larger share.
+        count = workers * 4 if max_row >= workers * 4 * 10_000 else workers
+        chunks = [(max_row * i // count, max_row * (i + 1) // count) for i in range(count)] if max_row else []
         await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
-        await conn.execute(sql.clean_ddl(temporary=False))
+        for statement in sql.clean_partitioned_ddl(chunks):
+            await conn.execute(statement)
         # Built while the chunks insert (in _row_no order, so into the rightmost leaves, on both cores)
         # rather than afterwards by one backend on one core.
         await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
@@ -347,7 +353,7 @@ class MigrationEngine:
         # The reject log looks up each batch's few rejected raw rows by _row_no; that btree is built here,
         # beside the preparing chunks (both only read the raw table), instead of on the critical path.
         source_rows, _ = await asyncio.gather(
-            self._prepare_parallel(pool, sql, max_row),
+            self._prepare_parallel(pool, sql, workers, chunks),
             conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)"),
         )
 
@@ -380,21 +386,20 @@ class MigrationEngine:
             self.batch_size,
         )
 
-    async def _prepare_parallel(self, pool: asyncpg.Pool, sql: EntitySql, max_row: int) -> int:
-        """Prepare the raw rows in parallel chunks; returns how many rows were prepared (the entity's
-        source rows: a `where` on the source leaves some raw rows out)."""
-        workers = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
-        # A few chunks per connection, taken from a queue: the connections finish together instead of one
-        # core idling while the other works through a larger share.
-        chunks = workers * 4 if max_row >= workers * 4 * 10_000 else workers
-        pending = [(max_row * i // chunks, max_row * (i + 1) // chunks) for i in range(chunks)]
+    async def _prepare_parallel(
+        self, pool: asyncpg.Pool, sql: EntitySql, workers: int, chunks: list[tuple[int, int]]
+    ) -> int:
+        """Prepare the raw rows chunk by chunk (each into its own partition) on `workers` connections;
+        returns how many rows were prepared (the entity's source rows: a `where` on the source leaves
+        some raw rows out)."""
+        pending = list(enumerate(chunks))
 
         async def worker() -> int:
             prepared = 0
             async with pool.acquire() as conn:
                 while pending:
-                    lo, hi = pending.pop(0)
-                    prepared += int((await conn.execute(sql.prepare_sql(), lo, hi)).split()[-1])
+                    i, (lo, hi) = pending.pop(0)
+                    prepared += int((await conn.execute(sql.prepare_sql(into=sql.clean_part(i)), lo, hi)).split()[-1])
             return prepared
 
         return sum(await asyncio.gather(*(worker() for _ in range(workers))))
