@@ -1,8 +1,7 @@
 import sys
 
-from servicekit.runtime import serve
+from servicekit.runtime import serve_service
 
-from notifications.bootstrap import create_app
 from notifications.settings import Settings
 
 
@@ -12,8 +11,7 @@ def main() -> None:
 
         run(sys.argv[1:])
         return
-    settings = Settings()
-    serve(create_app(settings), settings)
+    serve_service("notifications.bootstrap:create_app", Settings())
 
 
 if __name__ == "__main__":
