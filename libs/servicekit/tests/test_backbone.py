@@ -129,6 +129,23 @@ async def test_rolled_back_transaction_publishes_nothing(db: Database, make_runt
     assert [e[1] for e in await effects(db)] == ["real"]
 
 
+async def test_a_stream_of_commits_is_published_in_batches(db: Database, make_runtime: Any) -> None:
+    """Each commit wakes the relay, but it lingers between claims: twenty commits do not cost twenty claims."""
+    producer = await make_runtime(outbox_linger_ms=300)
+    writes = [team_assigned(f"s{i}") for i in range(20)]
+    for envelope in writes:  # one transaction each, through the relaying runtime, spaced like a steady stream
+        async with producer.db.transaction() as session:
+            await add_event(session, envelope)
+        await asyncio.sleep(0.03)
+
+    async def all_arrived() -> bool:
+        return len(await effects(db)) == len(writes)
+
+    await wait_for(all_arrived)
+    assert producer.relay.published == len(writes)
+    assert producer.relay.batches <= len(writes) // 2
+
+
 async def test_unroutable_event_stays_pending_with_its_error(db: Database, make_runtime: Any) -> None:
     runtime = await make_runtime()
     stray = Envelope.wrap(TeamAssigned(order_id=uuid4(), school_id=uuid4(), members=["x"]))

@@ -85,6 +85,7 @@ class OutboxRelay:
         self.linger_seconds = linger_seconds
         self.published = 0
         self.failures = 0
+        self.batches = 0  # claims that found rows
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -194,6 +195,7 @@ class OutboxRelay:
                 log.warning("outbox publish failed for %d events: %s", len(group), error)
                 await pg.execute(_MARK_FAILED, [row["id"] for row, _ in group], error, backoff_seconds(attempts))
         sent = len(rows) - len(failed)
+        self.batches += 1
         self.published += sent
         self.failures += len(failed)
         metrics.OUTBOX_PUBLISHED.inc(sent)
