@@ -58,7 +58,17 @@ def bench_app() -> Any:
 
 
 def _serve(workers: int, port: int) -> None:
+    import sys
+
     import uvicorn
+
+    # uvicorn hands its stdin's descriptor number to the workers it spawns, and only 0-2 are inherited: when
+    # this process was started without a stdin its /dev/null sits elsewhere and every worker dies at start.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    if devnull != 0:
+        os.dup2(devnull, 0)
+        os.close(devnull)
+    sys.stdin = os.fdopen(0)
 
     # uvloop and httptools named explicitly (servicekit's serve() gets the same from uvicorn's "auto" choice).
     uvicorn.run(
