@@ -280,7 +280,9 @@ def _row(label: str, r: dict[str, object]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (replicas) of payments")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (replicas) of payments; one per core"
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--payments", type=int, default=12_000, help="seeded payments (one event each)")
