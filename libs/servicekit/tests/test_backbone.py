@@ -131,7 +131,7 @@ async def test_rolled_back_transaction_publishes_nothing(db: Database, make_runt
 
 async def test_a_stream_of_commits_is_published_in_batches(db: Database, make_runtime: Any) -> None:
     """Each commit wakes the relay, but it lingers between claims: twenty commits do not cost twenty claims."""
-    producer = await make_runtime(outbox_linger_ms=300)
+    producer = await make_runtime(outbox_linger_ms=1000)
     writes = [team_assigned(f"s{i}") for i in range(20)]
     for envelope in writes:  # one transaction each, through the relaying runtime, spaced like a steady stream
         async with producer.db.transaction() as session:
