@@ -2,6 +2,7 @@
 uvloop and httptools, its outbox relay publishing to a sink queue), tokens. The load generators are in loadgen.py."""
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -19,6 +20,7 @@ from servicekit.alembic_env import upgrade_async
 from servicekit.auth import issue_token
 from servicekit.settings import DEV_JWT_SECRET
 from servicekit.testing import AMQP_URL, create_database, delete_namespace, drop_database, free_port, unique_name
+from servicekit.topology import Naming
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "services/orders/alembic.ini"
@@ -120,7 +122,7 @@ async def _sink(namespace: str, *, create: bool) -> None:
     async with connection:
         channel = await connection.channel()
         if create:
-            exchange = await channel.declare_exchange(f"{namespace}oneclass.events", "topic", durable=True)
+            exchange = await channel.declare_exchange(Naming(namespace).events_exchange, "topic", durable=True)
             queue = await channel.declare_queue(
                 f"{namespace}bench-sink", durable=True, arguments={"x-queue-type": "quorum"}
             )
@@ -177,11 +179,9 @@ def _wait_ready(server: Server) -> None:
     while time.monotonic() < deadline:
         if not server.is_alive():
             raise RuntimeError("orders app exited during start-up")
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.2)
     raise RuntimeError("orders app did not become ready")
 

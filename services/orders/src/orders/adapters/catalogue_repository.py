@@ -61,11 +61,6 @@ async def _current(session: AsyncSession, kind: str, load: Callable[[AsyncSessio
     return value
 
 
-def forget_copies() -> None:
-    """This process changed the catalogue: the next read goes to the database even within the transaction."""
-    _copies.clear()
-
-
 async def _load_packages(session: AsyncSession) -> tuple[CarePackage, ...]:
     rows = await session.execute(select(CarePackageRow).order_by(CarePackageRow.code, CarePackageRow.version))
     latest = {r.code: r for r in rows.scalars()}  # the catalogue is a handful of rows; the last version wins
@@ -109,8 +104,8 @@ async def save_package(session: AsyncSession, package: CarePackage, created_by: 
         )
     )
     await session.flush()
-    forget_copies()
-    session.info.pop(CATALOGUE_STAMP, None)  # the trigger replaced it; this transaction reads fresh rows
+    # The trigger replaced the stamp: this transaction reads fresh rows, and every later one sees a new stamp.
+    session.info.pop(CATALOGUE_STAMP, None)
 
 
 async def lock_catalogue(session: AsyncSession) -> None:
