@@ -21,6 +21,7 @@ from typing import Any
 from uuid import uuid4
 
 import aio_pika
+import psutil
 from contracts.envelope import Envelope
 from contracts.orders import TeamAssigned
 from servicekit.consumer import Subscription
@@ -43,6 +44,29 @@ def _machine_busy_seconds() -> float:
     """CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq): whatever ran."""
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
     return (user + nice + system + irq + softirq) / _TICK
+
+
+def _server_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds PostgreSQL and RabbitMQ have spent so far. A backend that has exited is counted through
+    the postmaster's reaped-children times, so connections opened and closed in between are not missed."""
+    postgres = rabbitmq = 0.0
+    for proc in psutil.process_iter(["name"]):
+        name = proc.info["name"] or ""
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        if name.startswith("postgres"):
+            postgres += times.user + times.system + times.children_user + times.children_system
+        elif name.startswith("beam"):
+            rabbitmq += times.user + times.system
+    return postgres, rabbitmq
+
+
+def _mark(results: Any, kind: str, at: float, value: float) -> None:
+    """A timing mark with the machine's busy time and the servers' CPU at that moment."""
+    results.put((kind, at, value))
+    results.put((f"{kind}_servers", *_server_cpu_seconds()))
 
 
 def _body() -> bytes:
@@ -83,7 +107,7 @@ async def _raw_consumer(queue_name: str, n: int, ready: Any, results: Any) -> No
         cpu = time.process_time()
         ready.set()
         await asyncio.wait_for(done.wait(), 600)
-        results.put(("consumer_done", time.time(), _machine_busy_seconds()))
+        _mark(results, "consumer_done", time.time(), _machine_busy_seconds())
         results.put(("consumer_cpu", time.process_time() - cpu, 0))
 
 
@@ -94,7 +118,7 @@ async def _raw_publisher(naming: Naming, n: int, results: Any) -> None:
         exchange = await channel.get_exchange(naming.events_exchange)
         body = _body()
         cpu = time.process_time()
-        results.put(("start", time.time(), _machine_busy_seconds()))
+        _mark(results, "start", time.time(), _machine_busy_seconds())
         for offset in range(0, n, WINDOW):
             await asyncio.gather(
                 *(
@@ -128,7 +152,7 @@ def raw_rate(n: int) -> float:
     ready.wait(60)
     publisher = ctx.Process(target=_run_raw_publisher, args=(naming.namespace, n, results))
     publisher.start()
-    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=600) for _ in range(4))}
+    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=600) for _ in range(6))}
     publisher.join(60)
     consumer.join(60)
     asyncio.run(delete_namespace(naming.namespace, [queue_name], []))
@@ -137,11 +161,19 @@ def raw_rate(n: int) -> float:
 
 
 def _cpu_per_event(marks: dict[str, tuple[float, float]], n: int) -> dict[str, float]:
-    """Milliseconds of CPU per event: each side's process, and everything else on the machine (the broker,
-    PostgreSQL, the kernel's network stack) from the machine's busy time over the same span."""
+    """Milliseconds of CPU per event: each side's process, PostgreSQL, RabbitMQ, and the rest of the
+    machine's busy time over the same span (the kernel's network stack, other processes)."""
     producer, consumer = marks["producer_cpu"][0], marks["consumer_cpu"][0]
+    (pg_start, mq_start), (pg_done, mq_done) = marks["start_servers"], marks["consumer_done_servers"]
+    postgres, rabbitmq = pg_done - pg_start, mq_done - mq_start
     machine = marks["consumer_done"][1] - marks["start"][1]
-    figures = {"producer": producer, "consumer": consumer, "rest": max(0.0, machine - producer - consumer)}
+    figures = {
+        "producer": producer,
+        "consumer": consumer,
+        "postgres": postgres,
+        "rabbitmq": rabbitmq,
+        "other": max(0.0, machine - producer - consumer - postgres - rabbitmq),
+    }
     figures["total"] = sum(figures.values())
     return {part: 1000 * seconds / n for part, seconds in figures.items()}
 
@@ -179,7 +211,7 @@ async def _backbone_consumer(url: str, namespace: str, n: int, ready: Any, resul
         while (await conn.execute(text("SELECT count(*) FROM effects"))).scalar_one() < n:
             await conn.commit()
             await asyncio.sleep(0.02)
-    results.put(("consumer_done", time.time(), _machine_busy_seconds()))
+    _mark(results, "consumer_done", time.time(), _machine_busy_seconds())
     results.put(("consumer_cpu", time.process_time() - cpu, 0))
     await runtime.stop()
 
@@ -198,7 +230,7 @@ async def _backbone_producer(url: str, namespace: str, n: int, results: Any, wri
                 )
 
     cpu = time.process_time()
-    results.put(("start", time.time(), _machine_busy_seconds()))
+    _mark(results, "start", time.time(), _machine_busy_seconds())
     await asyncio.gather(*(writer(n // writers + (1 if i < n % writers else 0)) for i in range(writers)))
     results.put(("written", time.time(), n))
     while (await runtime.relay.backlog())[0] > 0:  # noqa: ASYNC110 - polling the database, not an event
@@ -246,7 +278,7 @@ def backbone_rate(n: int) -> float:
     ready.wait(60)
     producer = ctx.Process(target=_run_backbone_producer, args=(url, namespace, n, results))
     producer.start()
-    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=900) for _ in range(6))}
+    marks = {kind: (at, value) for kind, at, value in (results.get(timeout=900) for _ in range(8))}
     producer.join(120)
     consumer.join(120)
     effects = asyncio.run(_effects(url))
