@@ -401,7 +401,9 @@ class EntitySql:
             value = (
                 f"CASE WHEN length({v}) BETWEEN 1 AND 20 AND ltrim({v}, '0123456789.-') = '' "
                 f"AND {v} NOT LIKE '%.%.%' AND {v} NOT LIKE '_%-%' AND {v} NOT IN ('.', '-', '-.') "
-                f"THEN round({v}::numeric * {scale})::bigint END"
+                # An amount whose minor units overflow bigint is invalid, not an error that aborts the statement.
+                f"THEN CASE WHEN abs({v}::numeric) * {scale} < 9223372036854775807 "
+                f"THEN round({v}::numeric * {scale})::bigint END END"
             )
         elif isinstance(terminal, PhoneE164):
             value = self._phone(v)
@@ -464,8 +466,9 @@ class EntitySql:
                 (errors if rule.severity == "error" else warnings).append((cond, rule.name))
         return joins, errors, warnings
 
-    def prepare_sql(self, into: str | None = None) -> str:
-        """INSERT the prepared rows of raw rows in ($1, $2] into the clean table (or its partition `into`)."""
+    def prepare_sql(self, into: str | None = None, *, rows: bool = False) -> str:
+        """INSERT the prepared rows of raw rows in ($1, $2] into the clean table (or its partition `into`);
+        with `rows`, only those whose `_row_no` is in the bigint[] $3."""
         l1_cols = ["r._row_no"]
         for name, spec in self.specs.items():
             l1_cols += self._layer1(name, spec)
@@ -479,7 +482,7 @@ class EntitySql:
                 values.append(f"{self._ref_alias(name)}.{q(ref.id_column)}")
             else:
                 values.append(f"l2.{q(name)}")
-        where = "r._row_no > $1 AND r._row_no <= $2"
+        where = "r._row_no > $1 AND r._row_no <= $2" + (" AND r._row_no = ANY($3::bigint[])" if rows else "")
         if self.entity.source.where:
             where += f" AND ({self.entity.source.where})"
         e_arr, w_arr = _reasons(errors), _reasons(warnings)

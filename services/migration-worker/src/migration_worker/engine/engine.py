@@ -22,11 +22,12 @@ from typing import Any, Protocol
 import asyncpg
 
 from migration_worker.adapters import target_db
-from migration_worker.adapters.sources import Source
+from migration_worker.adapters.sources import CsvFolderSource, Source, SourceError
 from migration_worker.adapters.target_db import ADMIN, TableInfo
 from migration_worker.domain.accounting import EntityAccount, verdict
 from migration_worker.domain.plan import Entity, Plan
 from migration_worker.domain.sqlgen import EntitySql, q
+from migration_worker.engine import vector_prepare
 from migration_worker.engine.progress import ProgressMeter, ProgressSink
 from migration_worker.engine.staging import Staging, create_raw
 
@@ -47,6 +48,8 @@ class EngineOptions:
     batch_size: int | None = None  # None: the plan's batch size
     worker: str = field(default_factory=socket.gethostname)
     backup_retention_hours: float = 48.0
+    # Prepare CSV entities with Polars where it computes exactly what the SQL would (vector_prepare).
+    vectorised: bool = True
 
 
 class BatchDispatch(Protocol):
@@ -352,10 +355,14 @@ class MigrationEngine:
         await self.meter.emit("prepare", entity.name, 0, max_row)
         # The reject log looks up each batch's few rejected raw rows by _row_no; that btree is built here,
         # beside the preparing chunks (both only read the raw table), instead of on the critical path.
+        why_sql = vector_prepare.unsupported(sql, self.source) if self.options.vectorised else "vectorising is off"
+        preparing = self._prepare_vector(pool, sql, max_row) if why_sql is None else None
         source_rows, _ = await asyncio.gather(
-            self._prepare_parallel(pool, sql, workers, chunks),
+            preparing or self._prepare_parallel(pool, sql, workers, chunks),
             conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)"),
         )
+        if why_sql is not None:
+            log.info("%s prepared by SQL: %s", entity.name, why_sql)
 
         async def duplicates() -> None:
             async with pool.acquire() as other:
@@ -385,6 +392,21 @@ class MigrationEngine:
             time.monotonic() - started,
             self.batch_size,
         )
+
+    async def _prepare_vector(self, pool: asyncpg.Pool, sql: EntitySql, staged_rows: int) -> int:
+        """Prepare with Polars, then with SQL the few rows it leaves out; returns the rows prepared."""
+        assert isinstance(self.source, CsvFolderSource)
+        assert sql.entity.source.file is not None
+        columns = await self.source.columns(sql.entity.source.file)
+        async with pool.acquire() as conn:
+            result = await vector_prepare.copy_prepared(conn, sql, self.source, columns)
+            if result.rows != staged_rows:
+                raise SourceError(
+                    f"{sql.entity.name}: the file parsed into {result.rows} rows but {staged_rows} were staged"
+                )
+            if result.exotic:
+                await conn.execute(sql.prepare_sql(rows=True), 0, staged_rows, result.exotic)
+        return result.rows
 
     async def _prepare_parallel(
         self, pool: asyncpg.Pool, sql: EntitySql, workers: int, chunks: list[tuple[int, int]]
