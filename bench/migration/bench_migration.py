@@ -104,9 +104,9 @@ WITH skip header = 1, fields optionally enclosed by '"', fields escaped by doubl
         return None, f"pgloader failed: {(exc.stderr or b'').decode()[-300:]}"
 
 
-def bench_engine(csv_dir: Path, dsn: str, concurrency: int) -> dict[str, Any]:
+def bench_engine(csv_dir: Path, dsn: str, concurrency: int, *, vectorised: bool = True) -> dict[str, Any]:
     """Run the engine in a child process and sample that process tree's memory while it works."""
-    cmd = [sys.executable, __file__, "--engine-only", str(csv_dir), dsn, str(concurrency)]
+    cmd = [sys.executable, __file__, "--engine-only", str(csv_dir), dsn, str(concurrency), str(vectorised)]
     peak = {"rss": 0}
     started = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -135,7 +135,7 @@ def bench_engine(csv_dir: Path, dsn: str, concurrency: int) -> dict[str, Any]:
     return result
 
 
-def engine_only(csv_dir: str, dsn: str, concurrency: int) -> None:
+def engine_only(csv_dir: str, dsn: str, concurrency: int, vectorised: bool) -> None:
     from migration_worker.adapters.sources import CsvFolderSource
     from migration_worker.domain.plan import load_plan
     from migration_worker.engine.engine import EngineOptions, MigrationEngine
@@ -155,7 +155,7 @@ def engine_only(csv_dir: str, dsn: str, concurrency: int) -> None:
         load_plan(shipped.plan_file),
         CsvFolderSource(Path(csv_dir)),
         dsn,
-        EngineOptions(concurrency=concurrency),
+        EngineOptions(concurrency=concurrency, vectorised=vectorised),
         progress=[phase_marks],
     )
     started = time.perf_counter()
@@ -178,6 +178,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--skip-pgloader", action="store_true")
+    parser.add_argument(
+        "--sql-prepare", action="store_true", help="transform and validate in PostgreSQL only (no Polars), for A/B"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -200,7 +203,7 @@ def main() -> None:
             (None, "skipped") if args.skip_pgloader else bench_pgloader(csv, dsn_for(databases["pgloader"]), work)
         )
         print(f"pgloader: {f'{pgl_s:.1f} s' if pgl_s else pgl_note}", flush=True)
-        engine = bench_engine(work, dsn_for(databases["engine"]), args.concurrency)
+        engine = bench_engine(work, dsn_for(databases["engine"]), args.concurrency, vectorised=not args.sql_prepare)
         print(f"engine: {engine['seconds']:.1f} s, peak RSS {engine['peak_rss_mb']:.0f} MiB", flush=True)
     finally:
         for name in databases.values():
@@ -246,7 +249,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--engine-only":
-        engine_only(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--engine-only":
+        engine_only(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "True")
     else:
         main()

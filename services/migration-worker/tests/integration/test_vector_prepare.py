@@ -40,7 +40,9 @@ entities:
       phone: {from: v, transforms: [phone_e164], on_invalid: warning}
       day: {from: v, transforms: [trim, {parse_date: ["%Y-%m-%d", "%d/%m/%Y"]}], on_invalid: warning}
       at:
-        {from: v, transforms: [trim, {parse_timestamp: ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%Y%m%d"]}], on_invalid: warning}
+        from: v
+        transforms: [trim, {parse_timestamp: ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%Y%m%d"]}]
+        on_invalid: warning
       amount: {from: v, transforms: [{money_minor: 2}], on_invalid: warning}
       whole: {from: v, transforms: [{money_minor: 0}], on_invalid: warning}
       channel: {from: v, transforms: [trim, lower, {map: {sms: sms, text: sms, wa: whatsapp}, default: other}]}

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from migration_worker.adapters import target_db
-from migration_worker.adapters.sources import CsvFolderSource, Source, SourceError
+from migration_worker.adapters.sources import CsvFolderSource, Source
 from migration_worker.adapters.target_db import ADMIN, TableInfo
 from migration_worker.domain.accounting import EntityAccount, verdict
 from migration_worker.domain.plan import Entity, Plan
@@ -324,45 +324,13 @@ class MigrationEngine:
         await conn.execute("SET work_mem = '64MB'")
         await conn.execute("SET maintenance_work_mem = '256MB'")
         await self.meter.emit("stage", entity.name, 0, 0)
-        stage_name = staging.raw_name(entity)
-        staged = await conn.fetchrow(
-            f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
-        )
-        if entity.source.sql or not staged or not await _intact(conn, sql, staged["rows"], raw=True):
-            async with conn.transaction():
-                rows = await create_raw(conn, staging, entity, self.source)
-                await conn.execute(
-                    f"INSERT INTO {ADMIN}.stages (job_id, name, rows) VALUES ($1, $2, $3) "
-                    f"ON CONFLICT (job_id, name) DO UPDATE SET rows = EXCLUDED.rows, staged_at = now()",
-                    job_id,
-                    stage_name,
-                    rows,
-                )
-        else:
-            rows = staged["rows"]
-        max_row = rows  # staged rows are numbered 1..n
-        workers = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
-        # A few chunks per connection, taken from a queue: the connections finish together instead of one
-        # core idling while the other works through a larger share.
-        count = workers * 4 if max_row >= workers * 4 * 10_000 else workers
-        chunks = [(max_row * i // count, max_row * (i + 1) // count) for i in range(count)] if max_row else []
-        await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
-        for statement in sql.clean_partitioned_ddl(chunks):
-            await conn.execute(statement)
-        # Built while the chunks insert (in _row_no order, so into the rightmost leaves, on both cores)
-        # rather than afterwards by one backend on one core.
-        await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
-        await self.meter.emit("prepare", entity.name, 0, max_row)
-        # The reject log looks up each batch's few rejected raw rows by _row_no; that btree is built here,
-        # beside the preparing chunks (both only read the raw table), instead of on the critical path.
         why_sql = vector_prepare.unsupported(sql, self.source) if self.options.vectorised else "vectorising is off"
-        preparing = self._prepare_vector(pool, sql, max_row) if why_sql is None else None
-        source_rows, _ = await asyncio.gather(
-            preparing or self._prepare_parallel(pool, sql, workers, chunks),
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)"),
-        )
-        if why_sql is not None:
+        if why_sql is None:
+            source_rows, max_row = await self._stage_and_vectorise(pool, conn, job_id, staging, entity, sql)
+        else:
             log.info("%s prepared by SQL: %s", entity.name, why_sql)
+            max_row = await self._stage(conn, job_id, staging, entity, sql)
+            source_rows = await self._prepare_sql(pool, conn, entity, sql, max_row)
 
         async def duplicates() -> None:
             async with pool.acquire() as other:
@@ -393,20 +361,94 @@ class MigrationEngine:
             self.batch_size,
         )
 
-    async def _prepare_vector(self, pool: asyncpg.Pool, sql: EntitySql, staged_rows: int) -> int:
-        """Prepare with Polars, then with SQL the few rows it leaves out; returns the rows prepared."""
-        assert isinstance(self.source, CsvFolderSource)
-        assert sql.entity.source.file is not None
-        columns = await self.source.columns(sql.entity.source.file)
-        async with pool.acquire() as conn:
-            result = await vector_prepare.copy_prepared(conn, sql, self.source, columns)
-            if result.rows != staged_rows:
-                raise SourceError(
-                    f"{sql.entity.name}: the file parsed into {result.rows} rows but {staged_rows} were staged"
-                )
-            if result.exotic:
-                await conn.execute(sql.prepare_sql(rows=True), 0, staged_rows, result.exotic)
-        return result.rows
+    async def _stage(
+        self, conn: asyncpg.Connection, job_id: str, staging: Staging, entity: Entity, sql: EntitySql
+    ) -> int:
+        """Stage the entity's source unless an intact copy is there; returns the row count (= highest
+        row number)."""
+        stage_name = staging.raw_name(entity)
+        staged = await conn.fetchrow(
+            f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
+        )
+        if not entity.source.sql and staged and await _intact(conn, sql, staged["rows"], raw=True):
+            return int(staged["rows"])
+        async with conn.transaction():
+            rows = await create_raw(conn, staging, entity, self.source)
+            await conn.execute(
+                f"INSERT INTO {ADMIN}.stages (job_id, name, rows) VALUES ($1, $2, $3) "
+                f"ON CONFLICT (job_id, name) DO UPDATE SET rows = EXCLUDED.rows, staged_at = now()",
+                job_id,
+                stage_name,
+                rows,
+            )
+        return rows
+
+    async def _prepare_sql(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, entity: Entity, sql: EntitySql, max_row: int
+    ) -> int:
+        """Transform and validate the staged rows with the generated SQL, in parallel chunks."""
+        workers = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
+        # A few chunks per connection, taken from a queue: the connections finish together instead of one
+        # core idling while the other works through a larger share.
+        count = workers * 4 if max_row >= workers * 4 * 10_000 else workers
+        chunks = [(max_row * i // count, max_row * (i + 1) // count) for i in range(count)] if max_row else []
+        await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
+        for statement in sql.clean_partitioned_ddl(chunks):
+            await conn.execute(statement)
+        # Built while the chunks insert (in _row_no order, so into the rightmost leaves, on both cores)
+        # rather than afterwards by one backend on one core.
+        await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
+        await self.meter.emit("prepare", entity.name, 0, max_row)
+        # The reject log looks up each batch's few rejected raw rows by _row_no; that btree is built here,
+        # beside the preparing chunks (both only read the raw table), instead of on the critical path.
+        source_rows, _ = await asyncio.gather(
+            self._prepare_parallel(pool, sql, workers, chunks),
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)"),
+        )
+        return source_rows
+
+    async def _stage_and_vectorise(
+        self,
+        pool: asyncpg.Pool,
+        conn: asyncpg.Connection,
+        job_id: str,
+        staging: Staging,
+        entity: Entity,
+        sql: EntitySql,
+    ) -> tuple[int, int]:
+        """Stage the raw rows and COPY the Polars-prepared rows side by side (both read the file), then
+        prepare with SQL the few rows Polars leaves out; returns (rows prepared, highest row number).
+        Should the two readings of the file disagree on its rows, the SQL prepares everything instead."""
+        source = self.source
+        assert isinstance(source, CsvFolderSource)
+        assert entity.source.file is not None
+        columns = await source.columns(entity.source.file)
+        await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
+        await conn.execute(sql.clean_ddl(temporary=False))
+        await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
+
+        async def stage() -> int:
+            rows = await self._stage(conn, job_id, staging, entity, sql)
+            await self.meter.emit("prepare", entity.name, 0, rows)
+            await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)")
+            return rows
+
+        async def vectorise() -> vector_prepare.VectorResult:
+            async with pool.acquire() as other:
+                return await vector_prepare.copy_prepared(other, sql, source, columns)
+
+        max_row, result = await asyncio.gather(stage(), vectorise())
+        if result.rows != max_row:
+            log.warning(
+                "%s: the file parsed into %d rows for Polars but %d for COPY; preparing it by SQL",
+                entity.name,
+                result.rows,
+                max_row,
+            )
+            return await self._prepare_sql(pool, conn, entity, sql, max_row), max_row
+        if result.exotic:
+            await conn.execute(sql.prepare_sql(rows=True), 0, max_row, result.exotic)
+        return result.rows, max_row
 
     async def _prepare_parallel(
         self, pool: asyncpg.Pool, sql: EntitySql, workers: int, chunks: list[tuple[int, int]]
