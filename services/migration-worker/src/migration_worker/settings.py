@@ -38,6 +38,11 @@ class Settings(ServiceSettings):
     batch_messages: bool = Field(
         True, description="the worker loads batches from load_batch messages all replicas consume; false: in-process"
     )
+    vectorised_prepare: bool = Field(
+        True,
+        description="CSV entities transformed and validated by Polars where it matches the SQL exactly; "
+        "false: PostgreSQL only",
+    )
     batch_lock_wait_seconds: float = Field(
         30.0, gt=0, description="how long a replica waits for a batch another (possibly dead) replica holds"
     )

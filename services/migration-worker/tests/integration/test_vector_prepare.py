@@ -14,11 +14,13 @@ import asyncpg
 import pytest
 from migration_worker.adapters import target_db
 from migration_worker.adapters.sources import CsvFolderSource, PostgresSource
+from migration_worker.bootstrap import bootstrap
 from migration_worker.domain.plan import Plan, load_plan, parse_plan
 from migration_worker.engine import vector_prepare
 from migration_worker.engine.engine import EngineOptions, MigrationEngine
 from migration_worker.engine.staging import Staging, create_raw
 from migration_worker.plans import SHIPPED
+from migration_worker.settings import Settings
 
 from ..helpers import target_checksum
 
@@ -143,6 +145,38 @@ async def test_every_transform_and_rule_prepares_identically(make_target: Callab
     assert differ == 0
 
 
+async def test_quotes_inside_fields_are_read_as_copy_reads_them(
+    make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    # COPY takes a quote anywhere in a field as opening a quoted part; Polars only at the field's start
+    (tmp_path / "e.csv").write_text('k,v\n1,ab"c"d\n2,plain\n3,"x ""y"" z"\n4,"a, b"\n', encoding="utf-8")
+    rows, exotic, differ = await _prepare_both(await make_target(), parse_plan(EDGE_PLAN), tmp_path)
+    assert (rows, exotic, differ) == (4, 2, 0)
+
+
+async def test_a_file_read_differently_is_prepared_by_sql(
+    make_target: Callable[..., Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # COPY reads lines 2 and 3 as one record (the quote opened on line 2 closes on line 3), Polars as two
+    (tmp_path / "e.csv").write_text('k,v\n1,a"b\nc"d\n2,plain\n', encoding="utf-8")
+    plan = parse_plan(EDGE_PLAN)
+    dsn = await make_target()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE e (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, legacy_key text UNIQUE, "
+            + ", ".join(f"{name} {spec.output_type}" for name, spec in plan.entities[0].fields.items())
+            + ")"
+        )
+    finally:
+        await conn.close()
+    caplog.set_level(logging.WARNING, logger="migration_worker.engine")
+    accounts = await MigrationEngine(plan, CsvFolderSource(tmp_path), dsn).run(str(uuid.uuid4()))
+    assert accounts[0].source == 2
+    assert accounts[0].unaccounted == 0
+    assert any("preparing it by SQL" in r.getMessage() for r in caplog.records)
+
+
 async def test_the_benchmark_plan_prepares_identically_on_dirty_data(
     make_target: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -190,3 +224,14 @@ def test_what_it_cannot_express_is_left_to_sql(field: str, reason: str, tmp_path
     sql = Staging(plan, "x", dry_run=False).entity_sql(plan.entities[0], CsvFolderSource(tmp_path), {})
     assert reason in (vector_prepare.unsupported(sql, CsvFolderSource(tmp_path)) or "")
     assert vector_prepare.unsupported(sql, PostgresSource("postgresql://nowhere/x")) is not None
+
+
+async def test_the_worker_setting_decides(settings: Settings, tmp_path: Path) -> None:
+    plan_text = SHIPPED["legacy-notifications"].plan_file.read_text(encoding="utf-8")
+    job = {"id": str(uuid.uuid4()), "plan_text": plan_text, "source_location": str(tmp_path), "target_dsn": "x"}
+    for flag in (True, False):
+        service = bootstrap(settings.model_copy(update={"vectorised_prepare": flag}))
+        try:
+            assert service._engine(job).options.vectorised is flag
+        finally:
+            await service.jobs.db.dispose()

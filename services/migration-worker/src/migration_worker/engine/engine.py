@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
+import polars as pl
 
 from migration_worker.adapters import target_db
 from migration_worker.adapters.sources import CsvFolderSource, Source
@@ -433,18 +434,25 @@ class MigrationEngine:
             await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)")
             return rows
 
-        async def vectorise() -> vector_prepare.VectorResult:
-            async with pool.acquire() as other:
-                return await vector_prepare.copy_prepared(other, sql, source, columns)
+        async def vectorise() -> vector_prepare.VectorResult | None:
+            try:
+                async with pool.acquire() as other:
+                    return await vector_prepare.copy_prepared(other, sql, source, columns)
+            except (pl.exceptions.PolarsError, asyncpg.PostgresError) as exc:
+                # A file COPY staged but Polars cannot read, or a value it made that PostgreSQL refuses:
+                # the SQL, which is the definition, prepares the entity instead.
+                log.warning("%s: Polars prepare failed (%s); preparing it by SQL", entity.name, exc)
+                return None
 
         max_row, result = await asyncio.gather(stage(), vectorise())
-        if result.rows != max_row:
-            log.warning(
-                "%s: the file parsed into %d rows for Polars but %d for COPY; preparing it by SQL",
-                entity.name,
-                result.rows,
-                max_row,
-            )
+        if result is None or result.rows != max_row:
+            if result is not None:
+                log.warning(
+                    "%s: the file parsed into %d rows for Polars but %d for COPY; preparing it by SQL",
+                    entity.name,
+                    result.rows,
+                    max_row,
+                )
             return await self._prepare_sql(pool, conn, entity, sql, max_row), max_row
         if result.exotic:
             await conn.execute(sql.prepare_sql(rows=True), 0, max_row, result.exotic)

@@ -6,7 +6,8 @@ already-clean rows. The SQL stays the definition: this module only takes the pla
 exactly (`unsupported` says why not), and `test_vector_prepare.py` holds both to identical prepared rows.
 
 Where the two could differ it does not guess. A row with any non-ASCII character in a column the entity
-reads (case mapping and regex classes follow the database's locale there), a title-cased value with a
+reads (case mapping and regex classes follow the database's locale there), a quote character inside a
+field (COPY and Polars read a quote that does not open its field differently), a title-cased value with a
 letter right after a digit (`initcap` and Polars disagree on that word boundary), or an amount too long
 for exact 64-bit arithmetic is left out and returned; the caller prepares those few rows with the SQL.
 """
@@ -293,6 +294,9 @@ def _exotic(sql: EntitySql, columns: list[str]) -> pl.Expr:
     used = [c for c in columns if any(spec.source == c for spec in sql.specs.values())]
     # a value is pure ASCII exactly when it has as many bytes as characters
     flags = [pl.col(c).str.len_bytes() != pl.col(c).str.len_chars() for c in used]
+    # A quote left in a parsed value was not at the start of its field: COPY reads such a quote as opening
+    # a quoted part, Polars keeps it as a character.
+    flags += [pl.col(c).str.contains('"', literal=True) for c in columns]
     for name, spec in sql.specs.items():
         kinds = [t.kind for t in spec.transforms]
         if "title" in kinds:

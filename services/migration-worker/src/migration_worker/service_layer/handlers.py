@@ -99,6 +99,7 @@ class MigrationService:
                 batch_size=self.settings.batch_size,
                 worker=self.settings.worker_name,
                 backup_retention_hours=self.settings.backup_retention_hours,
+                vectorised=self.settings.vectorised_prepare,
             ),
             progress=[*self.sinks, self._progress_sink(job), *(extra_sinks or [])],
             dispatch=self.dispatch,
