@@ -237,20 +237,17 @@ def _typed(name: str, spec: FieldSpec) -> pl.Expr:
     if parsed is not None:
         return _parse_dates(v, *parsed)
     if isinstance(terminal, MoneyMinor):
-        stripped = v.str.replace_all("$", "", literal=True).str.replace_all(",", "", literal=True)
-        return _money(stripped.str.replace_all(" ", "", literal=True), terminal.exponent)
+        return _money(v.str.replace_all("[$, ]", ""), terminal.exponent)
     if isinstance(terminal, PhoneE164):
-        stripped = v
-        for ch in " -().":
-            stripped = stripped.str.replace_all(ch, "", literal=True)
-        return _phone(stripped)
+        return _phone(v.str.replace_all(r"[ ().\-]", ""))
     return _safe_cast(v, spec.output_type)
 
 
 def _present(name: str, spec: FieldSpec) -> pl.Expr:
     if spec.value is not None or spec.source is None:
         return pl.lit(False)
-    return pl.col(f"s_{name}").str.strip_chars(" ").str.len_bytes().fill_null(0) > 0
+    # nullif(btrim(nullif(source, '')), '') IS NOT NULL, straight from the source column
+    return pl.col(spec.source).str.strip_chars(" ").str.len_bytes().fill_null(0) > 0
 
 
 def _reasons(sql: EntitySql) -> tuple[list[tuple[pl.Expr, str]], list[tuple[pl.Expr, str]]]:
@@ -311,7 +308,6 @@ def prepared(sql: EntitySql, frame: pl.LazyFrame, columns: list[str]) -> pl.Lazy
     the SQL. Layered like sqlgen's statement: text pipelines, typed values, then the rules."""
     specs = sql.specs
     layer1 = [_text_pipeline(s).alias(f"t_{n}") for n, s in specs.items()]
-    layer1 += [_origin(s).alias(f"s_{n}") for n, s in specs.items() if s.source is not None and s.value is None]
     frame = frame.with_columns(layer1)
     frame = frame.with_columns([_typed(n, s).alias(f"v_{n}") for n, s in specs.items()], _exotic=_exotic(sql, columns))
     errors, warnings = _reasons(sql)
