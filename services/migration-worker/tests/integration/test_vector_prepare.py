@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from migration_worker.adapters import target_db
-from migration_worker.adapters.sources import CsvFolderSource, PostgresSource
+from migration_worker.adapters.sources import CsvFolderSource, PostgresSource, SourceError
 from migration_worker.bootstrap import bootstrap
 from migration_worker.domain.plan import Plan, load_plan, parse_plan
 from migration_worker.engine import vector_prepare
@@ -235,3 +235,18 @@ async def test_the_worker_setting_decides(settings: Settings, tmp_path: Path) ->
             assert service._engine(job).options.vectorised is flag
         finally:
             await service.jobs.db.dispose()
+
+
+async def test_a_file_copy_refuses_fails_the_run_with_its_reason(
+    make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    # a row with an extra field: COPY refuses it while the Polars prepare is reading beside it
+    shipped = SHIPPED["legacy-notifications"]
+    shipped.generate(tmp_path, 2_000, seed=4)
+    with (tmp_path / "notifications.csv").open("a", encoding="utf-8") as fh:
+        fh.write("n-x,zw1,A B,0771234567,a@b.co,sms,hi,sent,2024-01-01 10:00:00,1.00,USD,extra\n")
+    engine = MigrationEngine(
+        load_plan(shipped.plan_file), CsvFolderSource(tmp_path), await make_target("legacy-notifications")
+    )
+    with pytest.raises(SourceError, match="cannot stage"):
+        await engine.run(str(uuid.uuid4()))

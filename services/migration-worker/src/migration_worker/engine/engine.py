@@ -444,7 +444,14 @@ class MigrationEngine:
                 log.warning("%s: Polars prepare failed (%s); preparing it by SQL", entity.name, exc)
                 return None
 
-        max_row, result = await asyncio.gather(stage(), vectorise())
+        vectorising = asyncio.ensure_future(vectorise())
+        try:
+            max_row = await stage()
+        except BaseException:
+            vectorising.cancel()  # staging failed: its error is the job's, not a COPY still running beside it
+            await asyncio.gather(vectorising, return_exceptions=True)
+            raise
+        result = await vectorising
         if result is None or result.rows != max_row:
             if result is not None:
                 log.warning(
