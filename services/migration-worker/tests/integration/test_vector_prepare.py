@@ -212,6 +212,23 @@ async def test_a_run_builds_the_same_target_either_way(
     ]
 
 
+async def test_a_dry_run_finds_the_same_either_way(make_target: Callable[..., Any], tmp_path: Path) -> None:
+    shipped = SHIPPED["legacy-notifications"]
+    shipped.generate(tmp_path, 3_000, seed=6, dirty=0.05)
+    reports = []
+    for vectorised in (False, True):
+        engine = MigrationEngine(
+            load_plan(shipped.plan_file),
+            CsvFolderSource(tmp_path),
+            await make_target("legacy-notifications"),
+            EngineOptions(vectorised=vectorised),
+        )
+        report = await engine.dry_run()
+        reports.append({k: v for k, v in report.items() if not k.endswith(("_seconds", "_needed"))})
+    assert reports[0]["rows_total"] == 3_000
+    assert reports[1] == reports[0]
+
+
 @pytest.mark.parametrize(
     ("field", "reason"),
     [
