@@ -204,6 +204,29 @@ def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
     return asyncio.run(run())
 
 
+def slow_inserts(dsn: str, seconds: float) -> None:
+    """Every INSERT statement into the target's tables dwells `seconds` (a statement trigger; the data is
+    untouched), so a migration's load phase lasts long enough for a fault to land inside it however fast
+    the engine prepares."""
+    tables = [r["t"] for r in _fetch(dsn, "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'")]
+    statements = [
+        "CREATE FUNCTION dwell() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END $$"
+    ]
+    statements += [
+        f'CREATE TRIGGER dwell AFTER INSERT ON public."{t}" FOR EACH STATEMENT EXECUTE FUNCTION dwell()' for t in tables
+    ]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("; ".join(statements))
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def target_row_counts(dsn: str) -> dict[str, int]:
     tables = [r["t"] for r in _fetch(dsn, "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'")]
     counts = {}

@@ -101,6 +101,8 @@ def test_real_rabbitmq_and_postgresql_restarts_and_a_killed_migration_under_load
         files = migration.sample_data(data, MIGRATION_ROWS, target, reference)
         migration.reference_run(data, reference, tmp_path)
         expected = migration.target_checksum(reference)
+        # Each batch dwells a little, so the SIGKILL below lands mid-load and not after the last batch.
+        migration.slow_inserts(target, 0.2)
         say(f"migration source: {sum(files.values())} rows in {files}; reference run done")
 
         with running_system(
