@@ -21,6 +21,7 @@ from migration_worker.domain.dates import (
     compile_format,
 )
 from migration_worker.domain.plan import (
+    TERMINAL_TRANSFORMS,
     Default,
     Entity,
     FieldSpec,
@@ -96,6 +97,12 @@ class EntitySql:
         """Name of the raw table's btree on `_row_no` (same schema; `s<job>_<name>` -> `i<job>_<name>`)."""
         name = self.raw.rsplit(".", 1)[-1].strip('"').replace('""', '"')
         return "i" + name[1:]
+
+    @property
+    def raw_index_ddl(self) -> str:
+        """The raw table's btree on `_row_no`, through which each batch's reject log fetches its few
+        rejected raw rows."""
+        return f"CREATE INDEX IF NOT EXISTS {q(self.raw_index)} ON {self.raw} (_row_no)"
 
     @property
     def analyzed_columns(self) -> list[str]:
@@ -204,7 +211,7 @@ class EntitySql:
         if plain and self.typed_source:
             plain += "::text"
         for t in spec.transforms:
-            if t is terminal and t.kind in ("parse_date", "parse_timestamp", "money_minor", "phone_e164"):
+            if t is terminal and t.kind in TERMINAL_TRANSFORMS:
                 break
             if t.kind == "collapse_spaces" and plain:
                 # Most values need no collapsing: a test of the source costs half the regex it skips.
@@ -230,7 +237,7 @@ class EntitySql:
 
     # ---- layer 2: typed values -------------------------------------------------------------------------
 
-    def _date_formats(self, spec: FieldSpec) -> tuple[list[CompiledFormat], bool] | None:
+    def date_formats(self, spec: FieldSpec) -> tuple[list[CompiledFormat], bool] | None:
         """The formats a field's text is parsed with (and whether with time), or None if it is not parsed.
         Mirrors the choice `_layer2` makes."""
         if self._origin(spec)[1]:
@@ -258,7 +265,7 @@ class EntitySql:
         dozen substr()::int calls each. The shape is proven without regex: LIKE fixes the length and the
         separators' places, ltrim proves only digits and separators occur, and the digit count after
         removing the separators proves no separator sits where a digit belongs."""
-        parsed = self._date_formats(spec)
+        parsed = self.date_formats(spec)
         if parsed is None:
             return []
         cols = []
@@ -387,7 +394,7 @@ class EntitySql:
         v = f"l1.{q('t_' + name)}"
         terminal = spec.transforms[-1] if spec.transforms else None
         _, typed = self._origin(spec)
-        parsed = self._date_formats(spec)
+        parsed = self.date_formats(spec)
         if parsed is not None:
             value = self._parse_digits(name, *parsed)
         elif typed:

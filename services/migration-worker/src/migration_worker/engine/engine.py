@@ -333,10 +333,11 @@ class MigrationEngine:
         await conn.execute("SET maintenance_work_mem = '256MB'")
         await self.meter.emit("stage", entity.name, 0, 0)
         if self._vectorisable(sql):
-            source_rows, max_row = await self._stage_and_vectorise(pool, conn, job_id, staging, entity, sql)
+            # a vectorised entity has no `where`: every staged row is a source row
+            source_rows = max_row = await self._stage_and_vectorise(pool, conn, job_id, staging, sql)
         else:
-            max_row = await self._stage(conn, job_id, staging, entity, sql)
-            source_rows = await self._prepare_sql(pool, conn, entity, sql, max_row)
+            max_row = await self._stage(conn, job_id, staging, sql)
+            source_rows = await self._prepare_sql(pool, conn, sql, max_row)
 
         async def duplicates() -> None:
             async with pool.acquire() as other:
@@ -373,11 +374,10 @@ class MigrationEngine:
             log.info("%s prepared by SQL: %s", sql.entity.name, why_sql)
         return why_sql is None
 
-    async def _stage(
-        self, conn: asyncpg.Connection, job_id: str, staging: Staging, entity: Entity, sql: EntitySql
-    ) -> int:
+    async def _stage(self, conn: asyncpg.Connection, job_id: str, staging: Staging, sql: EntitySql) -> int:
         """Stage the entity's source unless an intact copy is there; returns the row count (= highest
         row number)."""
+        entity = sql.entity
         stage_name = staging.raw_name(entity)
         staged = await conn.fetchrow(
             f"SELECT rows FROM {ADMIN}.stages WHERE job_id = $1 AND name = $2", job_id, stage_name
@@ -395,9 +395,7 @@ class MigrationEngine:
             )
         return rows
 
-    async def _prepare_sql(
-        self, pool: asyncpg.Pool, conn: asyncpg.Connection, entity: Entity, sql: EntitySql, max_row: int
-    ) -> int:
+    async def _prepare_sql(self, pool: asyncpg.Pool, conn: asyncpg.Connection, sql: EntitySql, max_row: int) -> int:
         """Transform and validate the staged rows with the generated SQL, in parallel chunks."""
         workers = max(1, min(self.options.concurrency, max_row // 10_000 or 1))
         # A few chunks per connection, taken from a queue: the connections finish together instead of one
@@ -410,12 +408,11 @@ class MigrationEngine:
         # Built while the chunks insert (in _row_no order, so into the rightmost leaves, on both cores)
         # rather than afterwards by one backend on one core.
         await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
-        await self.meter.emit("prepare", entity.name, 0, max_row)
-        # The reject log looks up each batch's few rejected raw rows by _row_no; that btree is built here,
-        # beside the preparing chunks (both only read the raw table), instead of on the critical path.
+        await self.meter.emit("prepare", sql.entity.name, 0, max_row)
+        # The raw btree is built here, beside the preparing chunks (both only read the raw table), instead
+        # of on the critical path.
         source_rows, _ = await asyncio.gather(
-            self._prepare_parallel(pool, sql, workers, chunks),
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)"),
+            self._prepare_parallel(pool, sql, workers, chunks), conn.execute(sql.raw_index_ddl)
         )
         return source_rows
 
@@ -425,20 +422,19 @@ class MigrationEngine:
         conn: asyncpg.Connection,
         job_id: str,
         staging: Staging,
-        entity: Entity,
         sql: EntitySql,
-    ) -> tuple[int, int]:
+    ) -> int:
         """Stage the raw rows and COPY the Polars-prepared rows side by side (both read the file), then
-        prepare with SQL the few rows Polars leaves out; returns (rows prepared, highest row number).
-        Should the two readings of the file disagree on its rows, the SQL prepares everything instead."""
+        prepare with SQL the few rows Polars leaves out; returns the rows staged and prepared. Should the
+        two readings of the file disagree on its rows, the SQL prepares everything instead."""
         await conn.execute(f"DROP TABLE IF EXISTS {sql.clean}")
         await conn.execute(sql.clean_ddl(temporary=False))
         await conn.execute(f"CREATE INDEX ON {sql.clean} (_row_no)")
 
         async def stage() -> int:
-            rows = await self._stage(conn, job_id, staging, entity, sql)
-            await self.meter.emit("prepare", entity.name, 0, rows)
-            await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(sql.raw_index)} ON {sql.raw} (_row_no)")
+            rows = await self._stage(conn, job_id, staging, sql)
+            await self.meter.emit("prepare", sql.entity.name, 0, rows)
+            await conn.execute(sql.raw_index_ddl)
             return rows
 
         async def vectorise() -> vector_prepare.VectorResult | None:
@@ -453,8 +449,8 @@ class MigrationEngine:
             await asyncio.gather(vectorising, return_exceptions=True)
             raise
         if not await self._complete_vectorised(conn, sql, await vectorising, max_row):
-            return await self._prepare_sql(pool, conn, entity, sql, max_row), max_row
-        return max_row, max_row
+            await self._prepare_sql(pool, conn, sql, max_row)
+        return max_row
 
     async def _vectorise(self, conn: asyncpg.Connection, sql: EntitySql) -> vector_prepare.VectorResult | None:
         """Polars' prepared rows COPYed into the prepared table on `conn`; None if that failed."""

@@ -26,18 +26,12 @@ import asyncpg
 import polars as pl
 
 from migration_worker.adapters.sources import CsvFolderSource, Source
-from migration_worker.domain.dates import (
-    DEFAULT_DATE_FORMATS,
-    DEFAULT_TIMESTAMP_FORMATS,
-    CompiledFormat,
-    compile_format,
-)
-from migration_worker.domain.plan import Default, FieldSpec, MapValues, MoneyMinor, ParseDate, ParseTimestamp, PhoneE164
+from migration_worker.domain.dates import CompiledFormat
+from migration_worker.domain.plan import TERMINAL_TRANSFORMS, Default, FieldSpec, MapValues, MoneyMinor, PhoneE164
 from migration_worker.domain.sqlgen import LEGACY, EntitySql
 
 BLOCK_BYTES = 8 << 20  # CSV bytes per Polars batch: bounds memory whatever the file's size
-SUPPORTED = {"trim", "lower", "upper", "title", "collapse_spaces", "phone_e164", "parse_date", "parse_timestamp"}
-SUPPORTED |= {"map", "default", "money_minor"}
+SUPPORTED = {"trim", "lower", "upper", "title", "collapse_spaces", "map", "default", *TERMINAL_TRANSFORMS}
 INTEGER_TYPES = {"integer": 9, "bigint": 18}  # digits the safe cast admits, as in sqlgen._safe_cast
 MONEY_MAX_DIGITS = 14  # 10^14 * 10^4 still fits 64 bits; longer amounts are left to the SQL
 PG_SPACE = r"[\t\n\v\f\r ]"  # PostgreSQL's \s on ASCII
@@ -125,26 +119,10 @@ def _text_pipeline(spec: FieldSpec) -> pl.Expr:
     e = _origin(spec)
     terminal = spec.transforms[-1] if spec.transforms else None
     for t in spec.transforms:
-        if t is terminal and t.kind in ("parse_date", "parse_timestamp", "money_minor", "phone_e164"):
+        if t is terminal and t.kind in TERMINAL_TRANSFORMS:
             break
         e = _apply(e, t.kind, t)
     return e
-
-
-def _formats(spec: FieldSpec) -> tuple[list[CompiledFormat], bool] | None:
-    """The date formats a field is parsed with, mirroring `EntitySql._date_formats` for text sources."""
-    terminal = spec.transforms[-1] if spec.transforms else None
-    if isinstance(terminal, ParseTimestamp):
-        return [compile_format(f) for f in terminal.formats], True
-    if isinstance(terminal, ParseDate):
-        return [compile_format(f) for f in terminal.formats], False
-    if isinstance(terminal, (MoneyMinor, PhoneE164)):
-        return None
-    if spec.output_type == "date":
-        return [compile_format(f) for f in DEFAULT_DATE_FORMATS], False
-    if spec.output_type == "timestamptz":
-        return [compile_format(f) for f in DEFAULT_TIMESTAMP_FORMATS], True
-    return None
 
 
 def _parse_dates(v: pl.Expr, formats: list[CompiledFormat], with_time: bool) -> pl.Expr:
@@ -229,11 +207,11 @@ def _safe_cast(v: pl.Expr, to: str) -> pl.Expr:
     return v
 
 
-def _typed(name: str, spec: FieldSpec) -> pl.Expr:
+def _typed(sql: EntitySql, name: str, spec: FieldSpec) -> pl.Expr:
     """Layer 2: the column's final value (as COPY text) from its text pipeline `t_<name>`."""
     v = pl.col(f"t_{name}")
     terminal = spec.transforms[-1] if spec.transforms else None
-    parsed = _formats(spec)
+    parsed = sql.date_formats(spec)
     if parsed is not None:
         return _parse_dates(v, *parsed)
     if isinstance(terminal, MoneyMinor):
@@ -304,21 +282,36 @@ def _exotic(sql: EntitySql, columns: list[str], plain: bool) -> pl.Expr:
     return pl.any_horizontal(flags).fill_null(False) if flags else pl.lit(False)
 
 
-def prepared(sql: EntitySql, frame: pl.LazyFrame, columns: list[str], *, plain: bool = False) -> pl.LazyFrame:
-    """The prepared rows of raw CSV rows (all text, `_row_no` numbered), `_exotic` marking those left to
-    the SQL. Layered like sqlgen's statement: text pipelines, typed values, then the rules."""
-    specs = sql.specs
-    layer1 = [_text_pipeline(s).alias(f"t_{n}") for n, s in specs.items()]
-    frame = frame.with_columns(layer1)
-    frame = frame.with_columns(
-        [_typed(n, s).alias(f"v_{n}") for n, s in specs.items()], _exotic=_exotic(sql, columns, plain)
-    )
-    errors, warnings = _reasons(sql)
-    frame = frame.with_columns(_errors=_array(errors), _warnings=_array(warnings))
-    status = pl.when(pl.col("_errors") == "{}").then(pl.lit("v")).otherwise(pl.lit("r"))
-    outputs = [pl.col("_row_no"), pl.col(f"v_{LEGACY}").alias("_legacy_key")]
-    outputs += [pl.col(f"v_{n}").alias(n) for n in sql.entity.fields]
-    return frame.select(*outputs, pl.col("_errors"), pl.col("_warnings"), status.alias("_status"), pl.col("_exotic"))
+@dataclass(frozen=True)
+class _Layers:
+    """The expressions of one entity, built once per file and applied to every block."""
+
+    text: list[pl.Expr]  # layer 1: `t_<field>`
+    typed: list[pl.Expr]  # layer 2: `v_<field>`
+    exotic: dict[bool, pl.Expr]  # by whether the block is plain (all ASCII, no quote character)
+    reasons: list[pl.Expr]  # `_errors`, `_warnings`
+    outputs: list[pl.Expr]  # the prepared table's columns, then `_exotic`
+
+    @classmethod
+    def of(cls, sql: EntitySql, columns: list[str]) -> _Layers:
+        errors, warnings = _reasons(sql)
+        status = pl.when(pl.col("_errors") == "{}").then(pl.lit("v")).otherwise(pl.lit("r"))
+        outputs = [pl.col("_row_no"), pl.col(f"v_{LEGACY}").alias("_legacy_key")]
+        outputs += [pl.col(f"v_{n}").alias(n) for n in sql.entity.fields]
+        outputs += [pl.col("_errors"), pl.col("_warnings"), status.alias("_status"), pl.col("_exotic")]
+        return cls(
+            text=[_text_pipeline(s).alias(f"t_{n}") for n, s in sql.specs.items()],
+            typed=[_typed(sql, n, s).alias(f"v_{n}") for n, s in sql.specs.items()],
+            exotic={plain: _exotic(sql, columns, plain).alias("_exotic") for plain in (False, True)},
+            reasons=[_array(errors).alias("_errors"), _array(warnings).alias("_warnings")],
+            outputs=outputs,
+        )
+
+    def prepared(self, frame: pl.LazyFrame, *, plain: bool) -> pl.LazyFrame:
+        """The prepared rows of raw CSV rows (all text, `_row_no` numbered), `_exotic` marking those left
+        to the SQL. Layered like sqlgen's statement: text pipelines, typed values, then the rules."""
+        frame = frame.with_columns(self.text).with_columns(*self.typed, self.exotic[plain])
+        return frame.with_columns(self.reasons).select(self.outputs)
 
 
 def record_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
@@ -372,13 +365,14 @@ def _prepared_blocks(
     sql: EntitySql, path: Path, columns: list[str], delimiter: str, result: VectorResult
 ) -> Iterator[bytes]:
     """COPY text of each block's prepared rows; memory stays at a block's worth whatever the file's size."""
+    layers = _Layers.of(sql, columns)
     for block in record_blocks(path):
         raw = pl.read_csv(
             block, has_header=False, new_columns=columns, separator=delimiter, infer_schema=False, quote_char='"'
         )
         frame = raw.lazy().with_row_index("_row_no", offset=result.rows + 1)
         plain = block.isascii() and b'"' not in block  # the usual block: one C-speed scan spares the per-value checks
-        batch = prepared(sql, frame, columns, plain=plain).collect()
+        batch = layers.prepared(frame, plain=plain).collect()
         result.rows += batch.height
         odd = batch.filter(pl.col("_exotic"))
         if odd.height:
