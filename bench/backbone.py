@@ -16,12 +16,10 @@ import asyncio
 import multiprocessing as mp
 import os
 import time
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import aio_pika
-import psutil
 from contracts.envelope import Envelope
 from contracts.orders import TeamAssigned
 from servicekit.consumer import Subscription
@@ -35,38 +33,16 @@ from servicekit.topology import Naming, main_queue
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.cpu import machine_busy_seconds, server_cpu_seconds
+
 WINDOW = 200
 ROUTING_KEY = TeamAssigned.routing_key()
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq): whatever ran."""
-    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / _TICK
-
-
-def _server_cpu_seconds() -> tuple[float, float]:
-    """CPU seconds PostgreSQL and RabbitMQ have spent so far. A backend that has exited is counted through
-    the postmaster's reaped-children times, so connections opened and closed in between are not missed."""
-    postgres = rabbitmq = 0.0
-    for proc in psutil.process_iter(["name"]):
-        name = proc.info["name"] or ""
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        if name.startswith("postgres"):
-            postgres += times.user + times.system + times.children_user + times.children_system
-        elif name.startswith("beam"):
-            rabbitmq += times.user + times.system
-    return postgres, rabbitmq
 
 
 def _mark(results: Any, kind: str, at: float, value: float) -> None:
     """A timing mark with the machine's busy time and the servers' CPU at that moment."""
     results.put((kind, at, value))
-    results.put((f"{kind}_servers", *_server_cpu_seconds()))
+    results.put((f"{kind}_servers", *server_cpu_seconds()))
 
 
 def _body() -> bytes:
@@ -107,7 +83,7 @@ async def _raw_consumer(queue_name: str, n: int, ready: Any, results: Any) -> No
         cpu = time.process_time()
         ready.set()
         await asyncio.wait_for(done.wait(), 600)
-        _mark(results, "consumer_done", time.time(), _machine_busy_seconds())
+        _mark(results, "consumer_done", time.time(), machine_busy_seconds())
         results.put(("consumer_cpu", time.process_time() - cpu, 0))
 
 
@@ -118,7 +94,7 @@ async def _raw_publisher(naming: Naming, n: int, results: Any) -> None:
         exchange = await channel.get_exchange(naming.events_exchange)
         body = _body()
         cpu = time.process_time()
-        _mark(results, "start", time.time(), _machine_busy_seconds())
+        _mark(results, "start", time.time(), machine_busy_seconds())
         for offset in range(0, n, WINDOW):
             await asyncio.gather(
                 *(
@@ -211,7 +187,7 @@ async def _backbone_consumer(url: str, namespace: str, n: int, ready: Any, resul
         while (await conn.execute(text("SELECT count(*) FROM effects"))).scalar_one() < n:
             await conn.commit()
             await asyncio.sleep(0.02)
-    _mark(results, "consumer_done", time.time(), _machine_busy_seconds())
+    _mark(results, "consumer_done", time.time(), machine_busy_seconds())
     results.put(("consumer_cpu", time.process_time() - cpu, 0))
     await runtime.stop()
 
@@ -230,7 +206,7 @@ async def _backbone_producer(url: str, namespace: str, n: int, results: Any, wri
                 )
 
     cpu = time.process_time()
-    _mark(results, "start", time.time(), _machine_busy_seconds())
+    _mark(results, "start", time.time(), machine_busy_seconds())
     await asyncio.gather(*(writer(n // writers + (1 if i < n % writers else 0)) for i in range(writers)))
     results.put(("written", time.time(), n))
     while (await runtime.relay.backlog())[0] > 0:  # noqa: ASYNC110 - polling the database, not an event

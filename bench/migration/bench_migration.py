@@ -31,6 +31,9 @@ from typing import Any
 import asyncpg
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: the benchmarks' shared helpers
+from bench.cpu import server_cpu_seconds
+
 ADMIN_DSN = os.environ.get("BENCH_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 LEGACY_SHAPE = """CREATE TABLE legacy_notifications_raw (
     notification_id text PRIMARY KEY, school_code text, recipient_name text, recipient_phone text,
@@ -144,12 +147,15 @@ def engine_only(csv_dir: str, dsn: str, concurrency: int, vectorised: bool) -> N
 
     shipped = SHIPPED["legacy-notifications"]
     asyncio.run(execute(dsn, shipped.target_ddl))
-    marks: list[tuple[str, float]] = []
+    marks: list[tuple[str, float, float, float]] = []  # phase, wall clock, this process's CPU, PostgreSQL's CPU
+
+    def mark(phase: str) -> None:
+        marks.append((phase, time.perf_counter(), time.process_time(), server_cpu_seconds()[0]))
 
     async def phase_marks(p: Progress) -> None:
         # progress arrives phase by phase: a change of phase marks where the previous one ended
         if not marks or marks[-1][0] != p.phase:
-            marks.append((p.phase, time.perf_counter()))
+            mark(p.phase)
 
     engine = MigrationEngine(
         load_plan(shipped.plan_file),
@@ -161,16 +167,33 @@ def engine_only(csv_dir: str, dsn: str, concurrency: int, vectorised: bool) -> N
     started = time.perf_counter()
     accounts = asyncio.run(engine.run(str(uuid.uuid4())))
     seconds = time.perf_counter() - started
-    marks.append(("end", time.perf_counter()))
-    phases: dict[str, float] = {}
-    for (phase, at), (_, until) in itertools.pairwise(marks):
-        phases[phase] = phases.get(phase, 0.0) + until - at
-    print("engine phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()), file=sys.stderr, flush=True)
+    mark("end")
     a = accounts[0]
+    phases: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}  # µs of CPU per source row, by phase and by who spent it
+    for (phase, at, own, pg), (_, until, own_after, pg_after) in itertools.pairwise(marks):
+        phases[phase] = phases.get(phase, 0.0) + until - at
+        spent = cpu.setdefault(phase, {"postgres": 0.0, "engine": 0.0})
+        spent["postgres"] += 1e6 * (pg_after - pg) / a.source
+        spent["engine"] += 1e6 * (own_after - own) / a.source
+    print("engine phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()), file=sys.stderr, flush=True)
     if a.status == "failed":
         raise SystemExit(f"verification failed: {a.as_dict()}")
     print(json.dumps({"seconds": seconds, "source": a.source, "migrated": a.migrated, "rejected": a.rejected,
-                      "merged": a.merged, "unaccounted": a.unaccounted, "phases": phases}))  # fmt: skip
+                      "merged": a.merged, "unaccounted": a.unaccounted, "phases": phases,
+                      "cpu_us_per_row": cpu}))  # fmt: skip
+
+
+def cpu_summary(cpu: dict[str, dict[str, float]], cores: int) -> str:
+    """CPU per source row by phase, PostgreSQL's and the engine's, and the rate that CPU allows at best: the
+    engine and the database share these cores, so no schedule of the same work runs faster."""
+    pg, own = (sum(p[who] for p in cpu.values()) for who in ("postgres", "engine"))
+    phases = ", ".join(f"{k} {v['postgres']:.1f} + {v['engine']:.1f}" for k, v in cpu.items())
+    return (
+        f"engine CPU per row = PostgreSQL {pg:.1f} µs + engine {own:.1f} µs = {pg + own:.1f} µs "
+        f"-> at most {cores * 1e6 / (pg + own):,.0f} rows/s on {cores} cores\n"
+        f"  by phase (µs, PostgreSQL + engine): {phases}"
+    )
 
 
 def main() -> None:
@@ -222,6 +245,7 @@ def main() -> None:
         "engine_peak_rss_mb": engine["peak_rss_mb"],
         "engine_accounting": {k: engine[k] for k in ("source", "migrated", "rejected", "merged", "unaccounted")},
         "engine_phases_s": engine.get("phases"),
+        "engine_cpu_us_per_row": engine.get("cpu_us_per_row"),
     }
     figures["engine_vs_copy"] = figures["engine_rows_per_s"] / figures["copy_rows_per_s"]
     figures["engine_vs_pgloader"] = (
@@ -244,6 +268,7 @@ def main() -> None:
     print(f"engine peak RSS   = {engine['peak_rss_mb']:.0f} MiB   (goal < 500 MiB)")
     print(f"accounting        = {figures['engine_accounting']}")
     print("engine phases     = " + ", ".join(f"{k} {v:.1f} s" for k, v in engine.get("phases", {}).items()))
+    print(cpu_summary(engine["cpu_us_per_row"], os.cpu_count() or 1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
