@@ -188,12 +188,17 @@ async def test_the_benchmark_plan_prepares_identically_on_dirty_data(
     assert differ == 0
 
 
+@pytest.mark.parametrize("repeated_keys", [0, 25], ids=["distinct keys", "repeated keys"])
 async def test_a_run_builds_the_same_target_either_way(
-    make_target: Callable[..., Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_target: Callable[..., Any], tmp_path: Path, caplog: pytest.LogCaptureFixture, repeated_keys: int
 ) -> None:
     caplog.set_level(logging.INFO, logger="migration_worker.engine")
     shipped = SHIPPED["legacy-notifications"]
     shipped.generate(tmp_path, 3_000, seed=9, dirty=0.05)
+    source_file = tmp_path / "notifications.csv"
+    lines = source_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Rows again, later in the file: the unique-key probe fails and the duplicate search must find them.
+    source_file.write_text("".join(lines + lines[100 : 100 + repeated_keys]), encoding="utf-8")
     plan = load_plan(shipped.plan_file)
     results = []
     for vectorised in (False, True):
@@ -204,6 +209,13 @@ async def test_a_run_builds_the_same_target_either_way(
         by_sql = [r.getMessage() for r in caplog.records if "prepared by SQL" in r.getMessage()]
         assert by_sql == ([] if vectorised else ["notifications prepared by SQL: vectorising is off"])
         caplog.clear()
+        duplicates = accounts[0].reasons.get("duplicate:legacy_key", 0)
+        assert (0 < duplicates <= repeated_keys) if repeated_keys else duplicates == 0
+        conn = await asyncpg.connect(dsn)
+        try:  # the probe's index is gone whichever way it went
+            assert await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%COLLATE \"C\"%'") == 0
+        finally:
+            await conn.close()
     (sql_accounts, sql_target), (vector_accounts, vector_target) = results
     assert vector_target == sql_target
     strip = {"seconds", "throughput"}

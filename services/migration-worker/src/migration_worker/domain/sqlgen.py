@@ -105,6 +105,25 @@ class EntitySql:
         return f"CREATE INDEX IF NOT EXISTS {q(self.raw_index)} ON {self.raw} (_row_no)"
 
     @property
+    def key_probe_ddl(self) -> str:
+        """A unique index on the valid prepared rows' legacy keys, in byte order: under the database's
+        (deterministic) collation two keys are equal exactly when their bytes are. It builds only when no two
+        valid rows share a key, and a parallel sort builds it in about half the time the duplicate search
+        takes to hash every key on one core. Only for a prepared table that is not partitioned."""
+        keys = '(_legacy_key COLLATE "C")'
+        return f"CREATE UNIQUE INDEX {q(self._key_probe_name)} ON {self.clean} ({keys}) WHERE _status = 'v'"
+
+    @property
+    def key_probe_index(self) -> str:
+        """The qualified name of `key_probe_ddl`'s index, to drop it once it has proved its point."""
+        return f"{self.clean.rsplit('.', 1)[0]}.{q(self._key_probe_name)}"
+
+    @property
+    def _key_probe_name(self) -> str:
+        name = self.clean.rsplit(".", 1)[-1].strip('"').replace('""', '"')
+        return "k" + name[1:]
+
+    @property
     def analyzed_columns(self) -> list[str]:
         """The prepared columns statements filter, group or join on: row ranges, status, legacy key, and
         the fields of the set-wide rules (unique, de-duplication order)."""

@@ -342,7 +342,8 @@ class MigrationEngine:
         async def duplicates() -> None:
             async with pool.acquire() as other:
                 await other.execute("SET work_mem = '64MB'")
-                await other.execute(sql.duplicate_key_sql())
+                if not await _keys_distinct(other, sql):
+                    await other.execute(sql.duplicate_key_sql())
 
         # Only the columns the load and the set-wide rules filter, group or join on need statistics.
         # ANALYZE and the duplicate search run side by side, one core each. (Splitting the duplicate
@@ -784,6 +785,21 @@ async def drop_staging(conn: asyncpg.Connection, job_id: str) -> int:
     for (name,) in names:
         await conn.execute(f"DROP TABLE IF EXISTS {name}")
     return len(names)
+
+
+async def _keys_distinct(conn: asyncpg.Connection, sql: EntitySql) -> bool:
+    """True when no two valid prepared rows share a legacy key, proved by building a unique index on the
+    keys (dropped again); False when one does, and the duplicate search has to find them. The SQL prepare's
+    partitioned table cannot hold such an index (it would have to include the partition key): False there."""
+    if await conn.fetchval("SELECT relkind = 'p' FROM pg_class WHERE oid = $1::regclass", sql.clean):
+        return False
+    await conn.execute("SET maintenance_work_mem = '256MB'")
+    try:
+        await conn.execute(sql.key_probe_ddl)
+    except asyncpg.UniqueViolationError:
+        return False
+    await conn.execute(f"DROP INDEX {sql.key_probe_index}")
+    return True
 
 
 async def _set_wide_rules(conn: asyncpg.Connection, sql: EntitySql) -> None:
