@@ -16,7 +16,7 @@ help: ## list the targets
 
 tools: ## install uv if missing (from the package registry, with pip)
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv
-	@$(UV) --version
+	@$(UV) --version >&2  # to stderr: `TOKEN=$$(make -s token)` must capture the token alone
 
 deps: tools ## install the locked dependencies of the whole workspace
 	@$(UV) sync --locked --quiet
