@@ -3,6 +3,7 @@ anything is written, rollback to the backup."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,12 +18,14 @@ from migration_worker.adapters.sources import SourceError
 from migration_worker.adapters.target_db import TargetError
 from migration_worker.plans import SHIPPED
 from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed
+from migration_worker.settings import Settings
 from sqlalchemy import text
 
 from ..helpers import count
 
 pytestmark = pytest.mark.integration
 PLAN = "bookings-to-users"
+CLI = "from migration_worker.entrypoints.cli import app; app()"
 
 
 async def _outbox(service: MigrationService) -> list[str]:
@@ -123,7 +126,7 @@ def test_cli_refuses_a_bad_plan_file_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "plan.yaml"
     bad.write_text("name: x\nsource: {kind: csv}\nentities: []\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from migration_worker.entrypoints.cli import app; app()", "plan", "validate", str(bad)],
+        [sys.executable, "-c", CLI, "plan", "validate", str(bad)],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
@@ -131,6 +134,29 @@ def test_cli_refuses_a_bad_plan_file_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "entities" in result.stdout
     assert "at least 1 item" in result.stdout
+
+
+async def test_cli_report_to_a_pipe_is_the_report_unwrapped(
+    service: MigrationService, settings: Settings, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    job_id = await _job(service, tmp_path, await make_target(PLAN))
+    await service.dry_run(job_id)
+    await service.run(job_id, confirm=True)
+    env = {**os.environ, "MIGRATIONS_DATABASE_URL": settings.database_url, "MIGRATIONS_LOG_DIR": settings.log_dir}
+
+    def report(fmt: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", CLI, "report", str(job_id), "--format", fmt],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+
+    assert json.loads(report("json"))["job_id"] == str(job_id)
+    rows = [line for line in report("markdown").splitlines() if line.startswith("|")]
+    assert len(rows) > 5
+    assert all(line.endswith("|") for line in rows)  # no table row broken across lines
 
 
 async def test_purge_drops_the_source_archive_but_keeps_the_accounting(

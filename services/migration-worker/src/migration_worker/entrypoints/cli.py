@@ -261,7 +261,9 @@ def report(
         output.write_text(text, encoding="utf-8")
         console.print(f"report written to {output}")
     else:
-        console.print(text, markup=False, highlight=False)
+        # as is: the console would wrap long lines at the terminal's width (80 columns in a pipe), which breaks
+        # the Markdown tables and the JSON of `report ... > file`
+        typer.echo(text, nl=not text.endswith("\n"))
 
 
 @app.command("status")
