@@ -261,9 +261,7 @@ def report(
         output.write_text(text, encoding="utf-8")
         console.print(f"report written to {output}")
     else:
-        # as is: the console would wrap long lines at the terminal's width (80 columns in a pipe), which breaks
-        # the Markdown tables and the JSON of `report ... > file`
-        typer.echo(text, nl=not text.endswith("\n"))
+        _echo(text)
 
 
 @app.command("status")
@@ -297,7 +295,13 @@ def purge(older_than_days: Annotated[int | None, typer.Option(help="default: the
     console.print(f"purged the source archives of {len(purged)} job(s)")
 
 
+def _echo(text: str) -> None:
+    """A document as is: the console would wrap long lines at the terminal's width (80 columns in a pipe),
+    which breaks Markdown tables and JSON."""
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
 def _show_report(report: dict[str, Any]) -> None:
-    console.print(render(report, "markdown"), markup=False, highlight=False)
+    _echo(render(report, "markdown"))
     if report["status"] != "ok":
         raise typer.Exit(1)
