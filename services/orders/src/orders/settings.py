@@ -18,7 +18,6 @@ class Settings(ServiceSettings):
 
     data_source_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_DATA_SOURCE_KEY)])
     upload_dir: str = "var/orders/uploads"
-    max_upload_bytes: int = 1_000_000
 
     # Sliding window per client and endpoint, kept in Redis so that every replica counts against one limit.
     # Unreachable Redis: requests go through unlimited (fail open), with a warning and a metric.

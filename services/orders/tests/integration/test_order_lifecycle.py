@@ -172,8 +172,13 @@ async def test_an_order_from_sale_to_completion(app_client: httpx.AsyncClient) -
     started = await _patch_status(app_client, oid, "in_progress")
     assert started.status_code == 200, started.text
     assert (await _patch_status(app_client, oid, "data_migration")).status_code == 200
+    # paused and resumed mid-migration: the job already started is not started again
+    assert (await _patch_status(app_client, oid, "on_hold")).status_code == 200
+    assert (await _patch_status(app_client, oid, "data_migration")).status_code == 200
     events = await outbox_events(app_client, oid)
-    start_job = next(e for e in events if e["routing_key"] == "migrations.cmd.start_job.v1")["body"]["data"]
+    start_jobs = [e for e in events if e["routing_key"] == "migrations.cmd.start_job.v1"]
+    assert len(start_jobs) == 1
+    start_job = start_jobs[0]["body"]["data"]
     assert sorted(s["kind"] for s in start_job["data_sources"]) == ["csv", "postgres"]
     assert all("s3cret" not in s["location"] for s in start_job["data_sources"])
 
@@ -216,12 +221,12 @@ async def test_an_order_from_sale_to_completion(app_client: httpx.AsyncClient) -
 
     changes = [e for e in await outbox_events(app_client, oid) if e["routing_key"] == "orders.order_status_changed.v1"]
     assert [c["body"]["data"]["to_status"] for c in changes][-1] == "completed"
-    assert len(changes) == 8
+    assert len(changes) == 10  # eight steps, and the pause and resume in the migration
 
     audit = await app_client.get(f"{BASE}/audit", params={"entity": "order", "id": oid}, headers=ADMIN)
     assert audit.status_code == 200
     actions = [a["action"] for a in audit.json()]
-    assert actions.count("status_change") == 8
+    assert actions.count("status_change") == 10
     assert {"create", "assign_team"} <= set(actions)
     assert audit.json()[0]["after"]["status"] == "completed"
     assert (await app_client.get(f"{BASE}/audit", headers=school)).status_code == 403

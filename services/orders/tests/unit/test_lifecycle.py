@@ -36,6 +36,20 @@ def test_a_live_order_cannot_be_cancelled() -> None:
     assert "cancelled" not in allowed_moves("go_live")
 
 
+def test_a_live_order_cannot_be_cancelled_by_pausing_it_first() -> None:
+    check_transition("go_live", "on_hold", ALL_GOOD)
+    assert allowed_moves("on_hold", "go_live") == {"go_live"}
+    with pytest.raises(IllegalTransition):
+        check_transition("on_hold", "cancelled", ALL_GOOD, held_from="go_live")
+
+
+def test_resuming_the_work_after_a_hold_does_not_ask_for_the_start_guard_again() -> None:
+    started_on_override = GuardFacts(has_team=False, signing_paid=False, all_installments_paid=False)
+    check_transition("on_hold", "in_progress", started_on_override, held_from="in_progress")
+    with pytest.raises(GuardFailed):
+        check_transition("approved", "in_progress", started_on_override)
+
+
 def test_in_progress_needs_a_team_and_the_signing_payment() -> None:
     facts = GuardFacts(has_team=False, signing_paid=False, all_installments_paid=False)
     with pytest.raises(GuardFailed) as caught:

@@ -30,7 +30,8 @@ def allowed_moves(status: OrderStatus, held_from: OrderStatus | None = None) -> 
         return frozenset()
     if status == "on_hold":
         resume: set[OrderStatus] = {held_from} if held_from is not None else set()
-        return frozenset(resume | {"cancelled"})
+        # a live order paused stays uncancellable, as it was before the pause
+        return frozenset(resume if held_from == "go_live" else resume | {"cancelled"})
     position = DELIVERY_PATH.index(status)
     moves: set[OrderStatus] = {DELIVERY_PATH[position + 1], "on_hold", "cancelled"}
     if status == "go_live":
@@ -71,7 +72,8 @@ def check_transition(
     if target not in allowed:
         raise IllegalTransition(current, target, allowed)
     unmet: list[str] = []
-    if target == "in_progress" and override is None:
+    # Starting the work needs a team and the signing payment; resuming it after a hold does not ask again.
+    if target == "in_progress" and current != "on_hold" and override is None:
         if not facts.has_team:
             unmet.append("no delivery team is assigned")
         if not facts.signing_paid:

@@ -159,12 +159,13 @@ async def change_status(uow: UnitOfWork, order_id: UUID, command: ChangeStatus, 
     if cancelling_own_pending and row.status != "pending":
         raise Problem(403, "Forbidden", "A school admin may cancel an order only while it is pending.")
     before = repository.snapshot(row)
+    resuming = row.status == "on_hold"
     order = await repository.load(uow.session, row)
     override = Override(command.reason or "") if command.override else None
     order.change_status(command.status, changed_by=actor.sub, reason=command.reason, override=override, today=today)
     await repository.save(uow.session, order, row)
     await _publish(uow, order)
-    if command.status == "data_migration":
+    if command.status == "data_migration" and not resuming:  # a resumed migration's job is already there
         await _start_migration_job(uow, row)
     await uow.audit(
         "order",
