@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from servicekit.settings import ServiceSettings
@@ -26,7 +28,7 @@ class Settings(ServiceSettings):
     callback_token: SecretStr | None = None
 
     # SMS gateways, tried in this order: the first is primary, the rest fail-overs.
-    sms_providers: list[str] = ["telone", "econet"]
+    sms_providers: list[Literal["telone", "econet", "generic_sms"]] = ["telone", "econet"]
     telone_base_url: str = f"{SANDBOX}/telone/v1"
     telone_api_key: SecretStr = SecretStr("telone-sandbox-key")
     telone_rate_per_hour: int = 1_000

@@ -149,6 +149,19 @@ async def test_quiet_hours_hold_normal_messages_but_not_urgent_ones(
     [sms] = (await sandbox_http.get("/_sandbox/sms")).json()
     assert "failed" in sms["text"]
 
+    # a STOP while they wait: the held messages are never sent
+    stop = await service.client.post("/api/v1/notifications/inbound/sms", json={"from": PHONE, "text": "STOP"})
+    assert stop.json() == {"opted_out": True}
+    after = await service.rows(
+        "SELECT template, CASE WHEN status = 'delivered' THEN 'sent' ELSE status END AS status FROM messages "
+        "WHERE channel = 'sms' ORDER BY template"
+    )
+    assert [(r["template"], r["status"]) for r in after] == [
+        ("order_created", "suppressed"),
+        ("payment_failed", "sent"),
+        ("payment_succeeded", "suppressed"),
+    ]
+
 
 async def test_registered_school_contacts_receive_school_events(
     service: Service, sandbox_http: httpx.AsyncClient, token: Callable[..., str], school_id: UUID

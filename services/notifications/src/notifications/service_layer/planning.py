@@ -34,6 +34,7 @@ from notifications.domain.routing import (
     whatsapp_template,
 )
 from notifications.domain.segments import split
+from notifications.service_layer.preferences import OPTED_OUT
 from notifications.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,7 @@ class Planner:
         self, preference: PreferenceRow | None, urgent: bool, now: datetime
     ) -> tuple[str, datetime, str | None]:
         if preference is not None and preference.opted_out:
-            return "suppressed", now, "recipient opted out of this channel"
+            return "suppressed", now, OPTED_OUT
         start = (
             preference.quiet_start
             if preference and preference.quiet_start is not None

@@ -2,14 +2,18 @@
 
 from datetime import UTC, datetime
 
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.adapters.crypto import PiiVault
-from notifications.adapters.tables import PreferenceRow
+from notifications.adapters.tables import MessageRow, PreferenceRow
 
 # STOP in English, Shona ("mira" = stop) and Ndebele ("yima" = stop), plus the usual carrier keywords.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "MIRA", "YIMA"})
+
+
+OPTED_OUT = "recipient opted out of this channel"
 
 
 def is_stop(text: str) -> bool:
@@ -39,6 +43,17 @@ async def set_preference(
         update |= {"quiet_start": quiet_start, "quiet_end": quiet_end, "timezone": timezone}
     stmt = insert(PreferenceRow.__table__).values(address_hash=address_hash, channel=channel, **values)  # type: ignore[attr-defined]
     await session.execute(stmt.on_conflict_do_update(index_elements=["address_hash", "channel"], set_=update))
+    if opted_out:
+        # Planned before the opt-out and not sent yet (due, held for quiet hours or waiting to retry): never sent.
+        await session.execute(
+            sa_update(MessageRow)
+            .where(
+                MessageRow.recipient_hash == address_hash,  # type: ignore[arg-type]
+                MessageRow.channel == channel,  # type: ignore[arg-type]
+                MessageRow.status == "pending",  # type: ignore[arg-type]
+            )
+            .values(status="suppressed", last_error=OPTED_OUT, updated_at=values["updated_at"])
+        )
 
 
 async def handle_reply(session: AsyncSession, vault: PiiVault, address: str, text: str) -> bool:
