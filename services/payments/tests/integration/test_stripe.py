@@ -162,3 +162,75 @@ async def test_amount_currency_and_order_mismatches_are_quarantined(
     assert payment["status"] == "pending"
     await payments.spy.drain()
     assert payments.spy.of("payments.payment_succeeded") == []
+
+
+async def _post_event(payments: PaymentsHarness, body: bytes) -> None:
+    response = await payments.client.post(
+        "/api/v1/payments/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    await payments.app.worker.drain()
+
+
+async def test_money_for_a_cancelled_attempt_is_quarantined(payments: PaymentsHarness, admin: dict[str, str]) -> None:
+    started = await _stripe_checkout(payments, admin)
+    await _post_event(payments, _event(started, "payment_intent.canceled", status="canceled"))
+    await payment_status(payments, admin, started["payment_id"], "cancelled")
+    await _post_event(payments, _event(started))
+
+    from ..conftest import eventually
+
+    async def quarantined() -> list[dict[str, Any]] | None:
+        return await inbox(payments, admin, status="quarantined") or None
+
+    [row] = await eventually(quarantined)
+    assert "cancelled attempt" in row["reason"]
+    await payments.spy.drain()
+    assert payments.spy.of("payments.payment_succeeded") == []
+
+
+async def test_a_second_attempt_paid_for_a_paid_installment_is_quarantined_not_credited(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    first = await _stripe_checkout(payments, admin)
+    response = await payments.client.post(
+        f"/api/v1/payments/installments/{first['installment']['id']}/checkout",
+        json={"provider": "stripe"},
+        headers={**admin, "Idempotency-Key": f"another-{first['installment']['id']}"},
+    )
+    assert response.status_code == 201, response.text
+    second = {**response.json(), "installment": first["installment"]}
+    assert second["payment_id"] != first["payment_id"]
+    for started in (first, second):
+        await _post_event(payments, _event(started))
+    paid = await payment_status(payments, admin, first["payment_id"], "succeeded")
+
+    from ..conftest import eventually
+
+    async def quarantined() -> list[dict[str, Any]] | None:
+        return await inbox(payments, admin, status="quarantined") or None
+
+    [row] = await eventually(quarantined)
+    assert "installment already paid" in row["reason"]
+    second_payment = (await payments.client.get(f"/api/v1/payments/{second['payment_id']}", headers=admin)).json()
+    assert second_payment["status"] == "pending"
+    [event] = await payments.spy.wait_for("payments.payment_succeeded")
+    assert event["data"]["payment_id"] == first["payment_id"]
+    plan = (await payments.client.get(f"/api/v1/payments/orders/{paid['order_id']}/plan", headers=admin)).json()
+    assert plan["paid"] == plan["total"]
+
+
+@pytest.mark.parametrize("obj", [[], {"id": "pi_x", "metadata": "not a map"}, {"id": "pi_x", "last_payment_error": 1}])
+async def test_a_signed_but_malformed_event_is_a_400_not_a_crash(payments: PaymentsHarness, obj: Any) -> None:
+    body = json.dumps(
+        {"id": "evt_malformed", "object": "event", "type": "payment_intent.payment_failed", "data": {"object": obj}}
+    ).encode()
+    response = await payments.client.post(
+        "/api/v1/payments/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -24,6 +24,7 @@ from payments.domain.states import PAID, PaymentStatus, can_move, refund_status
 from payments.service_layer.events import new_event
 
 log = logging.getLogger(__name__)
+CANCELLED_BUT_PAID = "money reported for a cancelled attempt: needs a person"
 
 Outcome = Literal["applied", "ignored", "quarantined"]
 FAMILY = {
@@ -86,6 +87,8 @@ async def book_event(session: AsyncSession, providers: Providers, event: Provide
         return Booking(
             "ignored", f"provider status {event.raw_status!r} is unknown: payment kept {payment.status}", payment.id
         )
+    if payment.status == "cancelled" and target == "succeeded":
+        return Booking("quarantined", CANCELLED_BUT_PAID, payment.id)
     if not can_move(payment.status, target):  # type: ignore[arg-type]
         reason = "duplicate" if payment.status == target else f"stale: payment is already {payment.status}"
         return Booking("ignored", f"{reason} (event says {event.raw_status})", payment.id)
@@ -133,7 +136,7 @@ async def apply_status(
 ) -> Booking:
     """Move a locked payment forward to what the provider (verified or looked up) says."""
     if payment.status == "cancelled" and target == "succeeded":
-        return Booking("quarantined", "money reported for a cancelled attempt: needs a person", payment.id)
+        return Booking("quarantined", CANCELLED_BUT_PAID, payment.id)
     if not can_move(payment.status, target):  # type: ignore[arg-type]
         return Booking("ignored", f"stale or duplicate: payment is already {payment.status}", payment.id)
     if target == "succeeded" and (amount_minor != payment.amount_minor or (currency or "").upper() != payment.currency):
@@ -143,11 +146,19 @@ async def apply_status(
             f"we expect {payment.amount_minor} {payment.currency}",
             payment.id,
         )
+    installment = await _locked_installment(session, payment) if target == "succeeded" else None
+    if installment is not None and installment.status != "open":
+        # Another attempt paid it first, or the order was cancelled: the money is real but has nowhere to go.
+        return Booking(
+            "quarantined",
+            f"money reported for an installment already {installment.status}: needs a person (refund it)",
+            payment.id,
+        )
     previous = payment.status
     payment.status = target
     payment.updated_at = now()
-    if target == "succeeded":
-        await _credit(session, payment)
+    if installment is not None:
+        await _credit(session, payment, installment)
     elif target == "failed":
         payment.failure_reason = failure_reason or "declined by the provider"
         await add_event(
@@ -169,12 +180,15 @@ async def apply_status(
     return Booking("applied", f"{previous} → {target}", payment.id, dedupe_key)
 
 
-async def _credit(session: AsyncSession, payment: PaymentRow) -> None:
-    installment = (
+async def _locked_installment(session: AsyncSession, payment: PaymentRow) -> InstallmentRow:
+    return (
         await session.scalars(
             select(InstallmentRow).where(InstallmentRow.id == payment.installment_id).with_for_update()
         )
     ).one()
+
+
+async def _credit(session: AsyncSession, payment: PaymentRow, installment: InstallmentRow) -> None:
     installment.paid_minor += payment.amount_minor
     if installment.paid_minor >= installment.amount_minor and installment.status == "open":
         installment.status = "paid"

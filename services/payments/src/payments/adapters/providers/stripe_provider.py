@@ -152,40 +152,48 @@ class StripeProvider:
             event_id, event_type = str(event["id"]), str(event["type"])
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookRejected(f"signed but unreadable Stripe event: {exc}") from None
-        metadata = obj.get("metadata") or {}
-        common: dict[str, Any] = {
-            "provider": "stripe",
-            "event_key": event_id,
-            "raw_status": event_type,
-            "payment_id": _uuid(metadata.get("payment_id")),
-            "order_id": _uuid(metadata.get("order_id")),
-            "currency": str(obj.get("currency", "")).upper() or None,
-        }
-        if event_type in _EVENTS:
-            error = obj.get("last_payment_error") or {}
-            return ProviderEvent(
-                **common,
-                kind="payment",
-                status=_EVENTS[event_type],
-                provider_reference=obj.get("id"),
-                amount_minor=obj.get("amount_received") if event_type.endswith("succeeded") else obj.get("amount"),
-                failure_reason=error.get("message"),
-            )
-        if event_type == "charge.refunded":
-            return ProviderEvent(
-                **common,
-                kind="refund",
-                provider_reference=obj.get("payment_intent"),
-                amount_minor=obj.get("amount"),
-                refunded_minor=obj.get("amount_refunded"),
-            )
-        return ProviderEvent(**common, kind="ignored")
+        try:
+            return _provider_event(event_id, event_type, obj)
+        except (AttributeError, TypeError, ValueError) as exc:  # e.g. an object or its metadata that is not a map
+            raise WebhookRejected(f"signed but unreadable Stripe event: {exc}") from None
 
     def event_key_hint(self, body: bytes) -> str | None:
         try:
             return str(json.loads(body)["id"])[:200]
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def _provider_event(event_id: str, event_type: str, obj: Any) -> ProviderEvent:
+    """Our reading of a verified Stripe event's object."""
+    metadata = obj.get("metadata") or {}
+    common: dict[str, Any] = {
+        "provider": "stripe",
+        "event_key": event_id,
+        "raw_status": event_type,
+        "payment_id": _uuid(metadata.get("payment_id")),
+        "order_id": _uuid(metadata.get("order_id")),
+        "currency": str(obj.get("currency", "")).upper() or None,
+    }
+    if event_type in _EVENTS:
+        error = obj.get("last_payment_error") or {}
+        return ProviderEvent(
+            **common,
+            kind="payment",
+            status=_EVENTS[event_type],
+            provider_reference=obj.get("id"),
+            amount_minor=obj.get("amount_received") if event_type.endswith("succeeded") else obj.get("amount"),
+            failure_reason=error.get("message"),
+        )
+    if event_type == "charge.refunded":
+        return ProviderEvent(
+            **common,
+            kind="refund",
+            provider_reference=obj.get("payment_intent"),
+            amount_minor=obj.get("amount"),
+            refunded_minor=obj.get("amount_refunded"),
+        )
+    return ProviderEvent(**common, kind="ignored")
 
 
 def _timestamp(header: str) -> int:
