@@ -150,3 +150,26 @@ async def test_whatsapp_template_message_and_signed_statuses(
     [sms] = await service.rows("SELECT body, language FROM messages WHERE channel = 'sms'")
     assert sms["language"] == "nd"
     assert sms["body"].startswith("Sawubona Mr Ncube")
+
+
+async def test_a_delivery_report_reaches_only_its_own_providers_message(
+    service_factory: ServiceFactory, sandbox_http: httpx.AsyncClient, school_id: UUID
+) -> None:
+    service = await service_factory()
+    await service.publish(order_created(school_id, email=None), school_id=school_id)
+
+    async def sent() -> list[dict[str, Any]] | None:
+        rows = await service.rows(
+            "SELECT provider, provider_message_id, status FROM messages WHERE provider_message_id IS NOT NULL"
+        )
+        return rows or None
+
+    [message] = await eventually(sent)
+    assert (message["provider"], message["status"]) in {("telone", "sent"), ("telone", "delivered")}
+    # Econet happens to use the same id for one of its own messages, and that one failed.
+    report = await service.client.post(
+        "/api/v1/notifications/delivery-reports/econet",
+        json={"messageId": message["provider_message_id"], "state": "FAILED", "errorCode": "E1"},
+    )
+    assert report.json() == {"received": 1, "applied": 0}
+    assert await service.scalar("SELECT status FROM messages") in {"sent", "delivered"}

@@ -67,3 +67,11 @@ def test_report_shapes_per_provider() -> None:
     )
     with pytest.raises(reports.UnreadableReport):
         reports.parse("telone", {"status": "DELIVERED"})
+
+
+@pytest.mark.parametrize(
+    "body", [{"entry": [{"changes": [{"value": []}]}]}, {"entry": [{"changes": [{"value": {"statuses": ["x"]}}]}]}]
+)
+def test_a_whatsapp_status_of_the_wrong_shape_is_unreadable_not_a_crash(body: dict[str, object]) -> None:
+    with pytest.raises(reports.UnreadableReport):
+        reports.parse("whatsapp", body)

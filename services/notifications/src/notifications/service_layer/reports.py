@@ -64,7 +64,7 @@ def parse(provider: str, body: dict[str, Any]) -> list[Report]:
                             )
                         )
             return reports
-    except (KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:  # AttributeError: a list where a map belongs
         raise UnreadableReport(f"{provider} report is missing {exc}") from None
     raise UnreadableReport(f"unknown provider {provider!r}")
 
@@ -95,10 +95,10 @@ async def apply_waiting_reports(session: AsyncSession, provider: str, provider_m
     rows = (
         await session.execute(
             text(
-                "UPDATE delivery_reports SET applied = true WHERE provider_message_id = :pm AND NOT applied "
-                "RETURNING provider, status, error"
+                "UPDATE delivery_reports SET applied = true WHERE provider_message_id = :pm AND provider = :p "
+                "AND NOT applied RETURNING provider, status, error"
             ),
-            {"pm": provider_message_id},
+            {"pm": provider_message_id, "p": provider},
         )
     ).all()
     for row in sorted(rows, key=lambda r: RANK.get(r.status, 0)):
@@ -109,10 +109,11 @@ async def _apply(session: AsyncSession, report: Report) -> bool:
     found = (
         await session.execute(
             text(
+                # ids are the provider's own: two gateways may well issue the same one
                 "SELECT id, status, order_id, channel, provider, school_id FROM messages "
-                "WHERE provider_message_id = :pm FOR UPDATE"
+                "WHERE provider_message_id = :pm AND provider = :p FOR UPDATE"
             ),
-            {"pm": report.provider_message_id},
+            {"pm": report.provider_message_id, "p": report.provider},
         )
     ).first()
     if found is None:
