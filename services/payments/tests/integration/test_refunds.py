@@ -77,6 +77,11 @@ async def test_failed_payment_and_non_admin_cannot_refund(
     school = {"Authorization": f"Bearer {token(school_id=installment['school_id'])}", "Idempotency-Key": "s1"}
     forbidden = await payments.client.post(f"/api/v1/payments/{started['payment_id']}/refunds", json={}, headers=school)
     assert forbidden.status_code == 403
+    del school["Idempotency-Key"]
+    forbidden_without_key = await payments.client.post(
+        f"/api/v1/payments/{started['payment_id']}/refunds", json={}, headers=school
+    )
+    assert forbidden_without_key.status_code == 403
     missing_key = await payments.client.post(
         f"/api/v1/payments/{started['payment_id']}/refunds", json={}, headers=admin
     )

@@ -23,11 +23,13 @@ async def request_refund(
     principal: Principal,
     payment_id: UUID,
     body: RefundIn,
-    idempotency_key: str,
+    idempotency_key: str | None,
 ) -> tuple[RefundRow, bool]:
     """The refund and whether it is new (False: the same key asked before and this is its answer)."""
-    if not principal.is_platform_admin:
+    if not principal.is_platform_admin:  # before anything about the request: who may not refund hears only that
         raise Problem(403, "Forbidden", "Only platform admins may refund.")
+    if not idempotency_key:
+        raise Problem(400, "Idempotency-Key required", "Refunds need an Idempotency-Key header.")
     payment = (await session.scalars(select(PaymentRow).where(PaymentRow.id == payment_id).with_for_update())).first()
     if payment is None:
         raise Problem(404, "Not found", f"Payment {payment_id} does not exist.")

@@ -96,8 +96,6 @@ async def refund(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RefundOut:
-    if not idempotency_key:
-        raise Problem(400, "Idempotency-Key required", "Refunds need an Idempotency-Key header.")
     row, created = await refunds.request_refund(
         session, payments.providers, principal, payment_id, body, idempotency_key
     )
