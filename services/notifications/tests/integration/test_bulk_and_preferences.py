@@ -213,3 +213,15 @@ async def test_a_template_missing_a_variable_parks_the_event_and_sends_nothing(
     assert "no_such_variable" in message.reason
     assert await service.scalar("SELECT count(*) FROM messages") == 0
     assert (await sandbox_http.get("/_sandbox/sms")).json() == []
+
+
+async def test_a_time_zone_alone_updates_the_zone_the_quiet_hours_are_read_in(
+    service: Service, token: Callable[..., str]
+) -> None:
+    url, headers = "/api/v1/notifications/preferences", _auth(token)
+    quiet = {"address": PHONE, "channel": "sms", "quiet_start": 22, "quiet_end": 6, "timezone": "Africa/Harare"}
+    assert (await service.client.put(url, json=quiet, headers=headers)).status_code == 204
+    moved = {"address": PHONE, "channel": "sms", "timezone": "Europe/London"}
+    assert (await service.client.put(url, json=moved, headers=headers)).status_code == 204
+    [row] = await service.rows("SELECT quiet_start, quiet_end, timezone, opted_out FROM preferences")
+    assert (row["quiet_start"], row["quiet_end"], row["timezone"], row["opted_out"]) == (22, 6, "Europe/London", False)

@@ -41,6 +41,8 @@ async def set_preference(
     update = {k: v for k, v in values.items() if k == "updated_at" or (k == "opted_out" and opted_out is not None)}
     if quiet_start is not None or quiet_end is not None:
         update |= {"quiet_start": quiet_start, "quiet_end": quiet_end, "timezone": timezone}
+    elif timezone is not None:  # the same quiet hours, read in another zone
+        update["timezone"] = timezone
     stmt = insert(PreferenceRow.__table__).values(address_hash=address_hash, channel=channel, **values)  # type: ignore[attr-defined]
     await session.execute(stmt.on_conflict_do_update(index_elements=["address_hash", "channel"], set_=update))
     if opted_out:
