@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from payments.bootstrap import build
+from payments.service_layer.reconcile import reconcile
 from sqlalchemy import text
 
 from ..conftest import PaymentsHarness, first_installment, payment_status
@@ -125,3 +126,27 @@ async def test_scheduled_reconciliation_settles_a_stale_pending_payment(
     settled = [s for r in reports for s in r["settled"]]
     assert [s["payment_id"] for s in settled] == [stale["payment_id"]]
     assert (await payments.spy.wait_for("payments.payment_succeeded"))[0]["data"]["payment_id"] == stale["payment_id"]
+
+
+async def test_one_unreadable_provider_answer_does_not_stop_the_reconciliation(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    installment = await first_installment(payments, admin)
+    odd = (
+        await payments.client.post(
+            f"/api/v1/payments/installments/{installment['id']}/checkout", json={"provider": "paynow"}, headers=admin
+        )
+    ).json()
+    [tx] = await payments.sandbox_call("GET", "/_sandbox/paynow/transactions", params={"reference": odd["payment_id"]})
+    await payments.sandbox_call(
+        "POST", f"/_sandbox/paynow/{tx['guid']}/status", json={"status": "Paid", "amount": "1.2.3", "deliver": False}
+    )
+    stale = await _stripe_paid_unannounced(payments, admin)
+
+    report = await reconcile(payments.runtime.db, payments.app.providers, older_than=timedelta(0))
+    assert report is not None
+    assert [e["payment_id"] for e in report["errors"]] == [odd["payment_id"]]
+    assert [s["payment_id"] for s in report["settled"]] == [stale["payment_id"]]
+    await payment_status(payments, admin, stale["payment_id"], "succeeded")
+    unread = (await payments.client.get(f"/api/v1/payments/{odd['payment_id']}", headers=admin)).json()
+    assert unread["status"] == "pending"

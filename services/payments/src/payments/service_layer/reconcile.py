@@ -48,7 +48,7 @@ async def reconcile(
                 report["checked"] += 1
                 try:
                     truth = await providers.get(payment.provider).lookup(ref(payment))
-                except ProviderError as exc:
+                except (ProviderError, ValueError) as exc:  # ValueError: an answer we cannot read, e.g. its amount
                     report["errors"].append({"payment_id": str(payment.id), "error": str(exc)})
                     continue
                 if payment.status in OPEN and truth.status is not None and truth.status != payment.status:

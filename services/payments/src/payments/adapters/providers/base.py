@@ -1,7 +1,7 @@
 """The one interface every payment provider sits behind, and what crosses it."""
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Literal, Protocol
 from uuid import UUID
 
@@ -123,7 +123,13 @@ def to_decimal(amount_minor: int) -> str:
 
 
 def to_minor(amount: str | float | Decimal) -> int:
-    value = Decimal(str(amount))
+    """Minor units of a provider's amount; ValueError for one that is not an amount of money."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError(f"amount {amount!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"amount {amount!r} is not a number")
     minor = value * 100
     if minor != minor.to_integral_value():
         raise ValueError(f"amount {amount} has more than two decimals")
