@@ -247,6 +247,23 @@ async def first_installment(payments: PaymentsHarness, admin: dict[str, str], **
     return {**plan["installments"][0], "order_id": str(order.order_id), "school_id": str(order.school_id)}
 
 
+async def checkout(
+    payments: PaymentsHarness,
+    admin: dict[str, str],
+    installment: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    **body: Any,
+) -> dict[str, Any]:
+    """A checkout started for the installment (201 asserted); the answer with the installment beside it."""
+    headers = {**admin, "Idempotency-Key": idempotency_key} if idempotency_key else admin
+    response = await payments.client.post(
+        f"/api/v1/payments/installments/{installment['id']}/checkout", json=body, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return {**response.json(), "installment": installment}
+
+
 async def payment_status(
     payments: PaymentsHarness, admin: dict[str, str], payment_id: str, wanted: str
 ) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from sandbox.paynow_hash import with_hash
 from sqlalchemy import text
 
-from ..conftest import PaymentsHarness, eventually, first_installment, inbox, payment_status
+from ..conftest import PaymentsHarness, checkout, eventually, first_installment, inbox, payment_status
 
 pytestmark = pytest.mark.integration
 PAYNOW_KEY = "3e9fed89-60e1-4ce5-ab6e-6b1eb2d4f977"  # the sandbox's and the service's development key
@@ -18,12 +18,7 @@ PHONE = "+263771234567"
 
 
 async def _checkout(payments: PaymentsHarness, admin: dict[str, str], **body: Any) -> dict[str, Any]:
-    installment = await first_installment(payments, admin)
-    response = await payments.client.post(
-        f"/api/v1/payments/installments/{installment['id']}/checkout", json=body, headers=admin
-    )
-    assert response.status_code == 201, response.text
-    return {**response.json(), "installment": installment}
+    return await checkout(payments, admin, await first_installment(payments, admin), **body)
 
 
 async def _paynow_tx(payments: PaymentsHarness, payment_id: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from payments.bootstrap import build
 from payments.service_layer.reconcile import reconcile
 from sqlalchemy import text
 
-from ..conftest import PaymentsHarness, first_installment, payment_status
+from ..conftest import PaymentsHarness, checkout, first_installment, payment_status
 
 pytestmark = pytest.mark.integration
 MakePayments = Callable[..., Awaitable[PaymentsHarness]]
@@ -22,16 +22,11 @@ MakePayments = Callable[..., Awaitable[PaymentsHarness]]
 
 async def _stripe_paid_unannounced(payments: PaymentsHarness, admin: dict[str, str]) -> dict[str, Any]:
     """A Stripe payment the provider took while its webhook never reached us: pending in our books only."""
-    installment = await first_installment(payments, admin)
-    started = (
-        await payments.client.post(
-            f"/api/v1/payments/installments/{installment['id']}/checkout", json={"provider": "stripe"}, headers=admin
-        )
-    ).json()
+    started = await checkout(payments, admin, await first_installment(payments, admin), provider="stripe")
     await payments.sandbox_call(
         "POST", f"/_sandbox/stripe/payment_intents/{started['provider_reference']}/succeed", json={"deliver": False}
     )
-    return {**started, "installment": installment}
+    return started
 
 
 async def test_installment_overdue_with_two_scheduler_replicas_is_published_once(
@@ -131,12 +126,7 @@ async def test_scheduled_reconciliation_settles_a_stale_pending_payment(
 async def test_one_unreadable_provider_answer_does_not_stop_the_reconciliation(
     payments: PaymentsHarness, admin: dict[str, str]
 ) -> None:
-    installment = await first_installment(payments, admin)
-    odd = (
-        await payments.client.post(
-            f"/api/v1/payments/installments/{installment['id']}/checkout", json={"provider": "paynow"}, headers=admin
-        )
-    ).json()
+    odd = await checkout(payments, admin, await first_installment(payments, admin), provider="paynow")
     [tx] = await payments.sandbox_call("GET", "/_sandbox/paynow/transactions", params={"reference": odd["payment_id"]})
     await payments.sandbox_call(
         "POST", f"/_sandbox/paynow/{tx['guid']}/status", json={"status": "Paid", "amount": "1.2.3", "deliver": False}

@@ -4,24 +4,45 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 from sandbox.signing import stripe_signature_header
 
-from ..conftest import PaymentsHarness, first_installment, inbox, payment_status
+from ..conftest import PaymentsHarness, checkout, eventually, first_installment, inbox, payment_status
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_sandbox_dev_secret"
 
 
-async def _stripe_checkout(payments: PaymentsHarness, admin: dict[str, str], **order: Any) -> dict[str, Any]:
-    installment = await first_installment(payments, admin, **order)
-    response = await payments.client.post(
-        f"/api/v1/payments/installments/{installment['id']}/checkout",
-        json={"provider": "stripe"},
-        headers={**admin, "Idempotency-Key": f"try-{installment['id']}"},
+async def _stripe_checkout(
+    payments: PaymentsHarness,
+    admin: dict[str, str],
+    *,
+    installment: dict[str, Any] | None = None,
+    attempt: str = "try",
+    **order: Any,
+) -> dict[str, Any]:
+    """A Stripe checkout for a fresh order's first installment, or for `installment` (another attempt)."""
+    installment = installment or await first_installment(payments, admin, **order)
+    key = f"{attempt}-{installment['id']}"
+    return await checkout(payments, admin, installment, idempotency_key=key, provider="stripe")
+
+
+async def _signed(payments: PaymentsHarness, body: bytes) -> httpx.Response:
+    """The body posted to our Stripe webhook, signed with the sandbox's secret."""
+    return await payments.client.post(
+        "/api/v1/payments/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
     )
-    assert response.status_code == 201, response.text
-    return {**response.json(), "installment": installment}
+
+
+async def _quarantined(payments: PaymentsHarness, admin: dict[str, str], count: int = 1) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        rows = await inbox(payments, admin, status="quarantined")
+        return rows if len(rows) == count else None
+
+    return await eventually(probe)
 
 
 async def test_card_payment_is_booked_from_the_signed_webhook(payments: PaymentsHarness, admin: dict[str, str]) -> None:
@@ -116,11 +137,7 @@ async def test_every_kind_of_tampering_is_refused_kept_and_never_applied(
     assert payment["status"] == "pending"
 
     valid = _event(started)
-    ok = await payments.client.post(
-        "/api/v1/payments/webhooks/stripe",
-        content=valid,
-        headers={"Stripe-Signature": stripe_signature_header(valid, SECRET), "Content-Type": "application/json"},
-    )
+    ok = await _signed(payments, valid)
     assert ok.status_code == 200
     await payment_status(payments, admin, started["payment_id"], "succeeded")
 
@@ -139,21 +156,11 @@ async def test_amount_currency_and_order_mismatches_are_quarantined(
     }
     for kind, body in wrong.items():
         body = body.replace(b"evt_test_", f"evt_{kind.replace(' ', '_')}_".encode())
-        response = await payments.client.post(
-            "/api/v1/payments/webhooks/stripe",
-            content=body,
-            headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
-        )
+        response = await _signed(payments, body)
         assert response.status_code == 200, kind
     await payments.app.worker.drain()
 
-    async def quarantined() -> list[dict[str, Any]] | None:
-        rows = await inbox(payments, admin, status="quarantined")
-        return rows if len(rows) == 4 else None
-
-    from ..conftest import eventually
-
-    rows = await eventually(quarantined)
+    rows = await _quarantined(payments, admin, count=4)
     reasons = " | ".join(r["reason"] for r in rows)
     assert "amount mismatch" in reasons
     assert "order mismatch" in reasons
@@ -165,11 +172,7 @@ async def test_amount_currency_and_order_mismatches_are_quarantined(
 
 
 async def _post_event(payments: PaymentsHarness, body: bytes) -> None:
-    response = await payments.client.post(
-        "/api/v1/payments/webhooks/stripe",
-        content=body,
-        headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
-    )
+    response = await _signed(payments, body)
     assert response.status_code == 200, response.text
     await payments.app.worker.drain()
 
@@ -180,12 +183,7 @@ async def test_money_for_a_cancelled_attempt_is_quarantined(payments: PaymentsHa
     await payment_status(payments, admin, started["payment_id"], "cancelled")
     await _post_event(payments, _event(started))
 
-    from ..conftest import eventually
-
-    async def quarantined() -> list[dict[str, Any]] | None:
-        return await inbox(payments, admin, status="quarantined") or None
-
-    [row] = await eventually(quarantined)
+    [row] = await _quarantined(payments, admin)
     assert "cancelled attempt" in row["reason"]
     await payments.spy.drain()
     assert payments.spy.of("payments.payment_succeeded") == []
@@ -195,24 +193,13 @@ async def test_a_second_attempt_paid_for_a_paid_installment_is_quarantined_not_c
     payments: PaymentsHarness, admin: dict[str, str]
 ) -> None:
     first = await _stripe_checkout(payments, admin)
-    response = await payments.client.post(
-        f"/api/v1/payments/installments/{first['installment']['id']}/checkout",
-        json={"provider": "stripe"},
-        headers={**admin, "Idempotency-Key": f"another-{first['installment']['id']}"},
-    )
-    assert response.status_code == 201, response.text
-    second = {**response.json(), "installment": first["installment"]}
+    second = await _stripe_checkout(payments, admin, installment=first["installment"], attempt="another")
     assert second["payment_id"] != first["payment_id"]
     for started in (first, second):
         await _post_event(payments, _event(started))
     paid = await payment_status(payments, admin, first["payment_id"], "succeeded")
 
-    from ..conftest import eventually
-
-    async def quarantined() -> list[dict[str, Any]] | None:
-        return await inbox(payments, admin, status="quarantined") or None
-
-    [row] = await eventually(quarantined)
+    [row] = await _quarantined(payments, admin)
     assert "installment already paid" in row["reason"]
     second_payment = (await payments.client.get(f"/api/v1/payments/{second['payment_id']}", headers=admin)).json()
     assert second_payment["status"] == "pending"
@@ -227,10 +214,6 @@ async def test_a_signed_but_malformed_event_is_a_400_not_a_crash(payments: Payme
     body = json.dumps(
         {"id": "evt_malformed", "object": "event", "type": "payment_intent.payment_failed", "data": {"object": obj}}
     ).encode()
-    response = await payments.client.post(
-        "/api/v1/payments/webhooks/stripe",
-        content=body,
-        headers={"Stripe-Signature": stripe_signature_header(body, SECRET), "Content-Type": "application/json"},
-    )
+    response = await _signed(payments, body)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -41,6 +41,11 @@ def q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
+def bare(ident: str) -> str:
+    """The identifier `q` quoted, unquoted again."""
+    return ident.strip('"').replace('""', '"')
+
+
 def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -92,11 +97,15 @@ class EntitySql:
             return self.refs[spec.reference].id_type
         return spec.output_type
 
+    @staticmethod
+    def _beside(relation: str, letter: str) -> str:
+        """The bare name of an index beside a staging relation: `s<job>_<name>` -> `<letter><job>_<name>`."""
+        return letter + bare(relation.rsplit(".", 1)[-1])[1:]
+
     @property
     def raw_index(self) -> str:
-        """Name of the raw table's btree on `_row_no` (same schema; `s<job>_<name>` -> `i<job>_<name>`)."""
-        name = self.raw.rsplit(".", 1)[-1].strip('"').replace('""', '"')
-        return "i" + name[1:]
+        """Name of the raw table's btree on `_row_no` (same schema)."""
+        return self._beside(self.raw, "i")
 
     @property
     def raw_index_ddl(self) -> str:
@@ -111,17 +120,12 @@ class EntitySql:
         valid rows share a key, and a parallel sort builds it in about half the time the duplicate search
         takes to hash every key on one core. Only for a prepared table that is not partitioned."""
         keys = '(_legacy_key COLLATE "C")'
-        return f"CREATE UNIQUE INDEX {q(self._key_probe_name)} ON {self.clean} ({keys}) WHERE _status = 'v'"
+        return f"CREATE UNIQUE INDEX {q(self._beside(self.clean, 'k'))} ON {self.clean} ({keys}) WHERE _status = 'v'"
 
     @property
     def key_probe_index(self) -> str:
         """The qualified name of `key_probe_ddl`'s index, to drop it once it has proved its point."""
-        return f"{self.clean.rsplit('.', 1)[0]}.{q(self._key_probe_name)}"
-
-    @property
-    def _key_probe_name(self) -> str:
-        name = self.clean.rsplit(".", 1)[-1].strip('"').replace('""', '"')
-        return "k" + name[1:]
+        return f"{self.clean.rsplit('.', 1)[0]}.{q(self._beside(self.clean, 'k'))}"
 
     @property
     def analyzed_columns(self) -> list[str]:
@@ -147,7 +151,7 @@ class EntitySql:
         """The qualified partition of the prepared table that holds prepare chunk `index`."""
         schema, name = self.clean.split(".", 1)
         suffix = f"_p{index}"
-        return f"{schema}.{q(name.strip(chr(34)).replace(chr(34) * 2, chr(34))[: 63 - len(suffix)] + suffix)}"
+        return f"{schema}.{q(bare(name)[: 63 - len(suffix)] + suffix)}"
 
     def clean_partitioned_ddl(self, chunks: list[tuple[int, int]]) -> list[str]:
         """The run's prepared table, partitioned by `_row_no` with one UNLOGGED partition per prepare chunk

@@ -28,7 +28,7 @@ import polars as pl
 from migration_worker.adapters.sources import CsvFolderSource, Source
 from migration_worker.domain.dates import CompiledFormat
 from migration_worker.domain.plan import TERMINAL_TRANSFORMS, Default, FieldSpec, MapValues, MoneyMinor, PhoneE164
-from migration_worker.domain.sqlgen import LEGACY, EntitySql
+from migration_worker.domain.sqlgen import LEGACY, EntitySql, bare
 
 BLOCK_BYTES = 8 << 20  # CSV bytes per Polars batch: bounds memory whatever the file's size
 SUPPORTED = {"trim", "lower", "upper", "title", "collapse_spaces", "map", "default", *TERMINAL_TRANSFORMS}
@@ -417,14 +417,14 @@ async def copy_prepared(
     assert sql.entity.source.file is not None
     path = source.folder / sql.entity.source.file
     result = VectorResult(rows=0, exotic=[])
-    schema, table = sql.clean.split(".", 1)
+    schema, table = (bare(part) for part in sql.clean.split(".", 1))
     names = ["_row_no", "_legacy_key", *sql.entity.fields, "_errors", "_warnings", "_status"]
     async with conn.transaction():
         # Parsed timestamps are local times of the source's zone, read as `AT TIME ZONE` would.
         await conn.execute("SELECT set_config('TimeZone', $1, true)", sql.timezone)
         await conn.copy_to_table(
-            table.strip('"'),
-            schema_name=schema.strip('"'),
+            table,
+            schema_name=schema,
             source=_in_thread(_prepared_blocks(sql, path, columns, source.delimiter, result)),
             columns=names,
             format="csv",

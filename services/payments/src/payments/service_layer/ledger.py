@@ -24,7 +24,6 @@ from payments.domain.states import PAID, PaymentStatus, can_move, refund_status
 from payments.service_layer.events import new_event
 
 log = logging.getLogger(__name__)
-CANCELLED_BUT_PAID = "money reported for a cancelled attempt: needs a person"
 
 Outcome = Literal["applied", "ignored", "quarantined"]
 FAMILY = {
@@ -87,11 +86,8 @@ async def book_event(session: AsyncSession, providers: Providers, event: Provide
         return Booking(
             "ignored", f"provider status {event.raw_status!r} is unknown: payment kept {payment.status}", payment.id
         )
-    if payment.status == "cancelled" and target == "succeeded":
-        return Booking("quarantined", CANCELLED_BUT_PAID, payment.id)
-    if not can_move(payment.status, target):  # type: ignore[arg-type]
-        reason = "duplicate" if payment.status == target else f"stale: payment is already {payment.status}"
-        return Booking("ignored", f"{reason} (event says {event.raw_status})", payment.id)
+    if refused := _refused(payment, target, event.raw_status):
+        return refused
     amount, currency = event.amount_minor, event.currency
     if event.needs_confirmation:
         truth = await providers.get(payment.provider).lookup(ref(payment))
@@ -135,10 +131,8 @@ async def apply_status(
     dedupe_key: str | None = None,
 ) -> Booking:
     """Move a locked payment forward to what the provider (verified or looked up) says."""
-    if payment.status == "cancelled" and target == "succeeded":
-        return Booking("quarantined", CANCELLED_BUT_PAID, payment.id)
-    if not can_move(payment.status, target):  # type: ignore[arg-type]
-        return Booking("ignored", f"stale or duplicate: payment is already {payment.status}", payment.id)
+    if refused := _refused(payment, target):
+        return refused
     if target == "succeeded" and (amount_minor != payment.amount_minor or (currency or "").upper() != payment.currency):
         return Booking(
             "quarantined",
@@ -178,6 +172,20 @@ async def apply_status(
         )
     log.info("payment %s: %s → %s", payment.id, previous, target)
     return Booking("applied", f"{previous} → {target}", payment.id, dedupe_key)
+
+
+def _refused(payment: PaymentRow, target: PaymentStatus, said: str | None = None) -> Booking | None:
+    """The state machine's answer to a move it does not take, or None when it takes it: money reported for
+    a cancelled attempt goes to a person, any other such move is stale or a duplicate (`said`: the event's
+    own status, for the record)."""
+    if payment.status == "cancelled" and target == "succeeded":
+        return Booking("quarantined", "money reported for a cancelled attempt: needs a person", payment.id)
+    if can_move(payment.status, target):  # type: ignore[arg-type]
+        return None
+    if said is None:
+        return Booking("ignored", f"stale or duplicate: payment is already {payment.status}", payment.id)
+    reason = "duplicate" if payment.status == target else f"stale: payment is already {payment.status}"
+    return Booking("ignored", f"{reason} (event says {said})", payment.id)
 
 
 async def _locked_installment(session: AsyncSession, payment: PaymentRow) -> InstallmentRow:
