@@ -23,8 +23,11 @@ def school_token() -> str:
 
 
 def place_order(system: System, token: str) -> str | None:
-    """The new order's id, or None when orders refused the connection (stopped: the client knows).
+    """The new order's id, or None when orders never took the request up.
 
+    A stopping server refuses new connections, resets those still waiting in its listen backlog, and closes
+    those whose request it had not begun: the client sees a refused or reset connection and knows it got no
+    answer. Whether such a request was really left undone is for the caller to check (`order_ids`).
     Any HTTP error status fails: a request a service accepted must never end in a 5xx.
     """
     order = {
@@ -42,7 +45,7 @@ def place_order(system: System, token: str) -> str | None:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return None
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -62,6 +65,10 @@ def _query(system: System, service: str, sql: str) -> list[Any]:
 def plans_per_order(system: System) -> dict[str, int]:
     rows = _query(system, "payments", "SELECT order_id::text AS id, count(*) AS n FROM payment_plans GROUP BY order_id")
     return {row["id"]: row["n"] for row in rows}
+
+
+def order_ids(system: System) -> set[str]:
+    return {row["id"] for row in _query(system, "orders", "SELECT id::text AS id FROM orders")}
 
 
 def unpublished_outbox(system: System, service: str) -> int:

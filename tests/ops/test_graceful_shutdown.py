@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.flow import eventually, place_order, plans_per_order, school_token, unpublished_outbox
+from tests.ops.flow import (
+    eventually,
+    order_ids,
+    place_order,
+    plans_per_order,
+    school_token,
+    unpublished_outbox,
+)
 from tests.support.system import System, running_system
 
 pytestmark = pytest.mark.e2e
@@ -55,4 +62,5 @@ def test_sigterm_mid_flow_loses_and_doubles_nothing(tmp_path: Path) -> None:
         plans = eventually(every_order_planned)
         assert {order_id: plans[order_id] for order_id in accepted} == dict.fromkeys(accepted, 1)
         assert set(plans) == set(accepted)  # no plan for an order that was never accepted
+        assert order_ids(system) == set(accepted)  # a request cut off by the stop left no order behind
         assert unpublished_outbox(system, "orders") == 0
