@@ -112,6 +112,7 @@ def build(settings: Settings | None = None) -> tuple[ServiceRuntime, Components]
         poll_seconds=settings.dispatcher_poll_seconds,
         lease_seconds=settings.dispatch_lease_seconds,
         retry_delays_s=settings.dispatch_retry_delays_s,
+        quiet_hours=planner.quiet_hours,
     )
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
     deliverer = WebhookDeliverer(runtime.db, vault, planner, settings, webhook_http)

@@ -1,9 +1,12 @@
-"""The dispatcher alone (no broker): a crashed replica's lease expires and the message is sent once."""
+"""The dispatcher alone (no broker): a crashed replica's lease expires and the message is sent once;
+a retry is held for quiet hours like a new message."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -11,6 +14,7 @@ from contracts.envelope import Envelope
 from notifications.adapters.repository import Recipient, insert_messages
 from notifications.bootstrap import Components, build
 from notifications.service_layer.planning import MessageSpec
+from notifications.service_layer.preferences import set_preference
 from notifications.service_layer.sending import OutgoingMessage
 from sandbox import RunningSandbox
 from sqlalchemy import text
@@ -33,13 +37,14 @@ async def components(notifications_db: str, sandbox: RunningSandbox) -> AsyncIte
         await runtime.db.dispose()
 
 
-async def _plan(components: Components, phones: list[str]) -> None:
+async def _plan(components: Components, phones: list[str], *, urgent: bool = False) -> None:
     spec = MessageSpec(
         event_id=uuid4(),
         event_type="test",
         template="bulk_message",
         variables={"subject": "s", "text": "Term starts Monday."},
         channels=("sms",),
+        urgent=urgent,
     )
     recipients = [Recipient(UUID(int=0), "Parent", "en", phone, None) for phone in phones]
     async with components.dispatcher.db.transaction() as session:
@@ -147,3 +152,45 @@ async def test_an_event_racing_its_order_created_is_planned_not_stranded(compone
 async def _handle_in_own_transaction(components: Components, envelope: Envelope[Any]) -> None:
     async with components.dispatcher.db.transaction() as session:
         await components.planner.handle_event(envelope, session)
+
+
+HARARE = ZoneInfo("Africa/Harare")
+
+
+@pytest.mark.parametrize(
+    ("failed_at", "urgent", "retry_at"),
+    [
+        # the first retry is due 0.1 s later: at 22:00, inside the recipient's 22 → 6 window
+        (datetime(2026, 11, 23, 21, 59, 59, 900_000, tzinfo=HARARE), False, datetime(2026, 11, 24, 6, tzinfo=HARARE)),
+        (datetime(2026, 11, 23, 21, 59, 59, 900_000, tzinfo=HARARE), True, None),
+        (datetime(2026, 11, 23, 21, 59, 59, 800_000, tzinfo=HARARE), False, None),
+    ],
+    ids=["falls-in-quiet-hours", "urgent", "before-quiet-hours"],
+)
+async def test_a_retry_that_would_fall_in_quiet_hours_waits_for_their_end(
+    components: Components,
+    sandbox_http: httpx.AsyncClient,
+    failed_at: datetime,
+    urgent: bool,
+    retry_at: datetime | None,
+) -> None:
+    phone = "+263771110005"
+    await _plan(components, [phone], urgent=urgent)  # planned outside any quiet window: due at once
+    async with components.dispatcher.db.transaction() as session:
+        hashed = components.vault.blind_index(phone)
+        await set_preference(session, hashed, "sms", quiet_start=22, quiet_end=6, timezone="Africa/Harare")
+    for provider in ("telone", "econet"):
+        fault = {"fail_rate": 1.0, "status": 503}
+        (await sandbox_http.post(f"/_sandbox/faults/{provider}", json=fault)).raise_for_status()
+    components.dispatcher.clock = lambda: failed_at
+
+    assert await components.dispatcher.dispatch_once() == 1
+
+    async with components.dispatcher.db.engine.connect() as conn:
+        status, due, error = (
+            await conn.execute(text("SELECT status, next_attempt_at, last_error FROM messages"))
+        ).one()
+    assert status == "pending"
+    expected = retry_at or failed_at + timedelta(seconds=0.1)
+    assert due == expected
+    assert error.endswith("; held for quiet hours") == (retry_at is not None), error

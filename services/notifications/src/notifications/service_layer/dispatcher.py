@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.adapters.crypto import PiiVault
-from notifications.adapters.repository import DISPATCH_CHANNEL
+from notifications.adapters.repository import DISPATCH_CHANNEL, preferences_for
+from notifications.service_layer.preferences import HELD_FOR_QUIET_HOURS, QuietHours
 from notifications.service_layer.reports import apply_waiting_reports
 from notifications.service_layer.sending import Attempt, OutgoingMessage, Sender, SendOutcome
 from notifications.service_layer.worker import NotifiedWorker
@@ -38,7 +39,7 @@ _CLAIM = text(
         FOR UPDATE SKIP LOCKED
     )
     RETURNING id, event_id, school_id, order_id, channel, template, address_enc, body, subject, html,
-              wa_template, wa_params, attempts, recipient_hash
+              wa_template, wa_params, attempts, recipient_hash, urgent
     """
 )
 
@@ -56,12 +57,14 @@ class Dispatcher(NotifiedWorker):
         poll_seconds: float,
         lease_seconds: float,
         retry_delays_s: list[float],
+        quiet_hours: QuietHours,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(dsn=dsn, channel=DISPATCH_CHANNEL, poll_seconds=poll_seconds, name="notifications-dispatcher")
         self.db, self.sender, self.vault = db, sender, vault
         self.batch_size, self.lease_seconds = batch_size, lease_seconds
         self.retry_delays_s = retry_delays_s
+        self.quiet_hours = quiet_hours
         self.clock = clock
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -174,12 +177,13 @@ class Dispatcher(NotifiedWorker):
             return
         if outcome.only_rate_limited:
             due = now + timedelta(seconds=self.sender.limiter.next_window_in())
+            due, error = await self._outside_quiet_hours(session, row, due, "rate limited on every provider")
             await session.execute(
                 text(
                     "UPDATE messages SET status = 'pending', next_attempt_at = :due, lease_until = NULL, "
-                    "last_error = 'rate limited on every provider', updated_at = :now WHERE id = :id"
+                    "last_error = :e, updated_at = :now WHERE id = :id"
                 ),
-                {"due": due, "now": now, "id": row["id"]},
+                {"due": due, "e": error, "now": now, "id": row["id"]},
             )
             return
         attempts = row["attempts"] + 1
@@ -208,6 +212,7 @@ class Dispatcher(NotifiedWorker):
             )
             return
         due = now + timedelta(seconds=self.retry_delays_s[attempts - 1])
+        due, error = await self._outside_quiet_hours(session, row, due, error)
         await session.execute(
             text(
                 "UPDATE messages SET status = 'pending', attempts = :n, next_attempt_at = :due, "
@@ -215,6 +220,17 @@ class Dispatcher(NotifiedWorker):
             ),
             {"n": attempts, "due": due, "e": error, "now": now, "id": row["id"]},
         )
+
+    async def _outside_quiet_hours(
+        self, session: AsyncSession, row: dict[str, Any], due: datetime, error: str
+    ) -> tuple[datetime, str]:
+        """A retry is planned again like a new message: one that would fall in quiet hours waits for their end."""
+        key = (row["recipient_hash"], row["channel"])
+        preference = (await preferences_for(session, [row["recipient_hash"]])).get(key)
+        release = self.quiet_hours.release(preference, row["urgent"], due)
+        if release is None:
+            return due, error
+        return release, f"{error}; {HELD_FOR_QUIET_HOURS}"[:1000]
 
 
 def _lock_key(outcome: SendOutcome) -> str:

@@ -24,7 +24,6 @@ from notifications.adapters.repository import Recipient
 from notifications.adapters.tables import PreferenceRow
 from notifications.adapters.templating import RenderError, Templates
 from notifications.domain.phone import InvalidPhoneNumber, mask, mask_email, to_e164
-from notifications.domain.quiet_hours import release_time
 from notifications.domain.routing import (
     PROGRESS_MARKS,
     ROUTES_BY_EVENT,
@@ -34,7 +33,7 @@ from notifications.domain.routing import (
     whatsapp_template,
 )
 from notifications.domain.segments import split
-from notifications.service_layer.preferences import OPTED_OUT
+from notifications.service_layer.preferences import HELD_FOR_QUIET_HOURS, OPTED_OUT, QuietHours
 from notifications.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,7 @@ class Planner:
         self.vault = vault
         self.templates = templates
         self.clock = clock
+        self.quiet_hours = QuietHours(settings.quiet_hours_start, settings.quiet_hours_end, settings.default_timezone)
 
     # --- events ----------------------------------------------------------------------------------------
 
@@ -257,16 +257,7 @@ class Planner:
     ) -> tuple[str, datetime, str | None]:
         if preference is not None and preference.opted_out:
             return "suppressed", now, OPTED_OUT
-        start = (
-            preference.quiet_start
-            if preference and preference.quiet_start is not None
-            else self.settings.quiet_hours_start
-        )
-        end = preference.quiet_end if preference and preference.quiet_end is not None else self.settings.quiet_hours_end
-        if urgent or start is None or end is None:
-            return "pending", now, None
-        zone = (preference.timezone if preference else None) or self.settings.default_timezone
-        release = release_time(now, start, end, zone)
+        release = self.quiet_hours.release(preference, urgent, now)
         if release is None:
             return "pending", now, None
-        return "pending", release, "held for quiet hours"
+        return "pending", release, HELD_FOR_QUIET_HOURS

@@ -1,5 +1,6 @@
 """Recipient preferences: channel opt-out (and STOP replies), quiet hours."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import update as sa_update
@@ -8,12 +9,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.adapters.crypto import PiiVault
 from notifications.adapters.tables import MessageRow, PreferenceRow
+from notifications.domain.quiet_hours import release_time
 
 # STOP in English, Shona ("mira" = stop) and Ndebele ("yima" = stop), plus the usual carrier keywords.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "MIRA", "YIMA"})
 
 
 OPTED_OUT = "recipient opted out of this channel"
+HELD_FOR_QUIET_HOURS = "held for quiet hours"
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """The platform's quiet window (none unless configured) and zone; a recipient's own preference wins."""
+
+    start: int | None
+    end: int | None
+    timezone: str
+
+    def release(self, preference: PreferenceRow | None, urgent: bool, at: datetime) -> datetime | None:
+        """When a message due `at` may go out instead, or None when nothing holds it back."""
+        start: int | None
+        end: int | None
+        if preference is not None and preference.quiet_start is not None and preference.quiet_end is not None:
+            start, end = preference.quiet_start, preference.quiet_end
+        else:
+            start, end = self.start, self.end
+        if urgent or start is None or end is None:
+            return None
+        zone = (preference.timezone if preference else None) or self.timezone
+        return release_time(at, start, end, zone)
 
 
 def is_stop(text: str) -> bool:
