@@ -217,3 +217,13 @@ async def test_a_signed_but_malformed_event_is_a_400_not_a_crash(payments: Payme
     response = await _signed(payments, body)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_webhook_for_an_unknown_provider_is_a_404_and_stores_nothing(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    response = await payments.client.post("/api/v1/payments/webhooks/mpesa", content=b'{"status": "paid"}')
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "mpesa" in response.json()["detail"]
+    assert await inbox(payments, admin) == []

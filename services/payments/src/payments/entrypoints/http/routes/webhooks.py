@@ -1,6 +1,6 @@
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from servicekit.http import SessionDep, require_role
 from sqlmodel import col, select
@@ -15,10 +15,16 @@ router = APIRouter(prefix="/api/v1/payments", tags=["webhooks"])
 @router.post(
     "/webhooks/{provider}",
     summary="Provider webhook intake: verified by the provider's signature, stored raw, applied asynchronously",
-    responses={400: {"description": "signature, hash or timestamp refused (the delivery is kept)"}},
+    responses={
+        400: {"description": "signature, hash or timestamp refused (the delivery is kept)"},
+        404: {"description": "no webhooks for that provider"},
+    },
 )
 async def receive_webhook(
-    provider: Literal["stripe", "paynow", "ecocash", "onemoney"], request: Request, payments: PaymentsDep
+    # A plain string, so an unknown provider is the 404 of a path that does not exist, not a 422.
+    provider: Annotated[str, Path(description=f"one of {', '.join(webhooks.WEBHOOK_PROVIDERS)}")],
+    request: Request,
+    payments: PaymentsDep,
 ) -> JSONResponse:
     with payments.worker.receiving():
         body = await request.body()
