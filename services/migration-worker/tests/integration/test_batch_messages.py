@@ -119,7 +119,7 @@ async def _eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: f
 
 async def _run_job(service: MigrationService, replicas: Replicas, data: Path) -> Any:
     job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(data), target_dsn=replicas.target)
-    await service.schedule(job_id, datetime.now(UTC))  # due now: replica-a's job loop claims it
+    await service.schedule(job_id, datetime.now(UTC), confirm=True)  # due now: replica-a's job loop claims it
     return job_id
 
 

@@ -22,6 +22,8 @@ from migration_worker.service_layer.handlers import (
 )
 from sqlalchemy import text, update
 
+from ..helpers import count
+
 pytestmark = pytest.mark.integration
 PLAN = "bookings-to-users"
 
@@ -78,14 +80,33 @@ async def test_an_abandoned_running_job_is_resumed(
     SHIPPED[PLAN].generate(tmp_path, 200)
     job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(tmp_path), target_dsn=dsn)
     await service.dry_run(job_id)
-    async with service.jobs.db.transaction() as session:  # as if its worker died an hour ago
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with service.jobs.db.transaction() as session:  # the loop started it, and its worker died an hour ago
         await session.execute(
             update(jobs)
             .where(jobs.c.id == job_id)
-            .values(status="running", updated_at=datetime.now(UTC) - timedelta(hours=1))
+            .values(status="running", scheduled_for=an_hour_ago, started_at=an_hour_ago, updated_at=an_hour_ago)
         )
     assert await run_next_due(service) == job_id
     assert (await service.jobs.get(job_id))["status"] == "completed"
+
+
+@pytest.mark.parametrize("status", ["running", "dry_running"])
+async def test_a_job_the_cli_stopped_is_not_taken_over_by_the_loop(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path, status: str
+) -> None:
+    dsn = await make_target(PLAN)
+    SHIPPED[PLAN].generate(tmp_path, 50)
+    job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(tmp_path), target_dsn=dsn)
+    async with service.jobs.db.transaction() as session:  # Ctrl-C in the CLI an hour ago, mid-way
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(status=status, updated_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    assert await run_next_due(service) is None
+    assert (await service.jobs.get(job_id))["status"] == status
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
 
 
 async def test_unknown_plan_and_missing_source_are_refused(service: MigrationService, tmp_path: Path) -> None:

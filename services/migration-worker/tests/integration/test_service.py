@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from migration_worker.adapters.sources import SourceError
 from migration_worker.adapters.target_db import TargetError
 from migration_worker.plans import SHIPPED
-from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed
+from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed, run_next_due
 from migration_worker.settings import Settings
 from sqlalchemy import text
 
@@ -54,6 +55,56 @@ async def test_run_needs_a_passing_dry_run_or_a_reason(
     job = await service.jobs.get(job_id)
     assert job["forced_reason"] == "school approved loading without a dry run"
     assert job["status"] == "completed"
+
+
+async def test_a_job_whose_dry_run_failed_cannot_be_resumed_into_a_run(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    folder = tmp_path / "not-uploaded-yet"
+    job_id = await service.create_job(SHIPPED[PLAN].plan_file.read_text(), str(folder), target_dsn=dsn)
+    with pytest.raises(SourceError):
+        await service.dry_run(job_id)
+    assert (await service.jobs.get(job_id))["status"] == "failed"
+    SHIPPED[PLAN].generate(folder, 100)  # the files arrive: resume must not load them unchecked
+    with pytest.raises(NeedsDryRun, match="never started a run"):
+        await service.resume(job_id)
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+
+
+async def test_a_refused_offline_run_leaves_the_job_as_it_was(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    for confirm in (False, True):  # unconfirmed, then without a dry run
+        with pytest.raises((NotConfirmed, NeedsDryRun)):
+            await service.run(job_id, confirm=confirm, offline=True)
+    assert (await service.jobs.get(job_id))["offline_mode"] is False
+
+
+async def test_a_schedule_needs_confirmation_and_a_forced_one_loads_despite_a_no_go(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    SHIPPED[PLAN].generate(tmp_path, 400)
+    strict = SHIPPED[PLAN].plan_file.read_text().replace("go_threshold_pct: 5.0", "go_threshold_pct: 0.0")
+    jobs = [await service.create_job(strict, str(tmp_path), target_dsn=dsn) for _ in range(2)]
+    now = datetime.now(UTC)
+    with pytest.raises(NotConfirmed):
+        await service.schedule(jobs[0], now, confirm=False)
+    assert (await service.jobs.get(jobs[0]))["status"] == "created"
+
+    await service.schedule(jobs[0], now, confirm=True)
+    assert await run_next_due(service) == jobs[0]
+    assert (await service.jobs.get(jobs[0]))["status"] == "dry_run_failed"  # no-go when due: not loaded
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+
+    await service.schedule(jobs[1], now, confirm=True, force_reason="the school accepts the rejects")
+    assert await run_next_due(service) == jobs[1]
+    job = await service.jobs.get(jobs[1])
+    assert (job["status"], job["forced_reason"]) == ("completed", "the school accepts the rejects")
+    assert await count(dsn, "SELECT count(*) FROM users") > 0
 
 
 async def test_events_are_written_to_the_outbox(

@@ -100,3 +100,36 @@ async def test_money_to_minor_units(make_target: Callable[..., Any]) -> None:
 
 def test_literals_are_quoted() -> None:
     assert lit("O'Brien") == "'O''Brien'"
+
+
+@pytest.mark.parametrize(("keep", "survivor"), [("earliest", "first"), ("latest", "second")])
+async def test_dedupe_without_order_by_keeps_by_position_in_the_source(
+    make_target: Callable[..., Any], keep: str, survivor: str
+) -> None:
+    plan = f"""
+name: t
+source: {{kind: csv}}
+entities:
+  - name: e
+    source: {{file: e.csv}}
+    target_table: e
+    legacy_key: {{from: k}}
+    dedupe: {{keep: {keep}}}
+    fields:
+      name: {{from: v}}
+"""
+    sql = EntitySql(parse_plan(plan).entities[0], "pg_temp.raw", "pg_temp.clean", "e", "legacy_key", False, "UTC")
+    conn = await asyncpg.connect(await make_target())
+    try:
+        await conn.execute("CREATE TEMP TABLE raw (_row_no bigint, k text, v text)")
+        rows = [(1, "a", "first"), (2, "a", "second"), (3, "b", "only")]
+        await conn.executemany("INSERT INTO raw VALUES ($1, $2, $3)", rows)
+        await conn.execute(sql.clean_ddl(temporary=True))
+        await conn.execute(sql.prepare_sql(), 0, len(rows))
+        await conn.execute(sql.duplicate_key_sql())
+        kept = await conn.fetch("SELECT name FROM pg_temp.clean WHERE _status = 'v' ORDER BY _row_no")
+        merged = await conn.fetchval("SELECT count(*) FROM pg_temp.clean WHERE _status = 'm'")
+    finally:
+        await conn.close()
+    assert [r["name"] for r in kept] == sorted([survivor, "only"], key=["first", "second", "only"].index)
+    assert merged == 1

@@ -134,14 +134,19 @@ class JobStore:
 
     async def claim_due(self, now: datetime, worker: str, stale_after: timedelta) -> dict[str, Any] | None:
         """Atomically take one job that is due, or one whose worker stopped reporting (it died): safe with
-        any number of replicas polling at once."""
+        any number of replicas polling at once.
+
+        Only jobs the job loop owns (scheduled: `start_job` or `run --at`) are taken over. A job the CLI
+        runs has no `scheduled_for` and stays the CLI's: stopped there, it stays stopped until `resume`."""
         async with self.db.transaction() as session:
             candidate = (
                 select(jobs.c.id)
                 .where(
                     or_(
                         (jobs.c.status == "scheduled") & (jobs.c.scheduled_for <= now),
-                        jobs.c.status.in_(("running", "dry_running")) & (jobs.c.updated_at < now - stale_after),
+                        jobs.c.status.in_(("running", "dry_running"))
+                        & (jobs.c.updated_at < now - stale_after)
+                        & jobs.c.scheduled_for.is_not(None),
                     )
                 )
                 .order_by(jobs.c.scheduled_for)

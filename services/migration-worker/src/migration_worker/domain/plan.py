@@ -222,7 +222,8 @@ class Validation(_Strict):
 
 
 class Dedupe(_Strict):
-    """Rows sharing a legacy key are merged into one; `keep` picks the survivor by `order_by`."""
+    """Rows sharing a legacy key are merged into one; `keep` picks the survivor by `order_by`, or by
+    position in the source without it."""
 
     keep: Literal["earliest", "latest"] = "earliest"
     order_by: str | None = None

@@ -535,9 +535,11 @@ class EntitySql:
         """Rows sharing a legacy key: merged into the survivor (dedupe) or rejected as duplicates."""
         order = "c._row_no"
         dedupe = self.entity.dedupe
-        if dedupe and dedupe.order_by:
+        if dedupe:
             direction = "ASC" if dedupe.keep == "earliest" else "DESC"
-            order = f"c.{q(dedupe.order_by)} {direction} NULLS LAST, c._row_no"
+            # without `order_by`, earliest and latest are by position in the source
+            by = f"c.{q(dedupe.order_by)} {direction} NULLS LAST, c._row_no" if dedupe.order_by else None
+            order = by or f"c._row_no {direction}"
         action = "_status = 'm'" if dedupe else "_status = 'r', _errors = c._errors || 'duplicate:legacy_key'::text"
         return (
             f"WITH dup AS (SELECT _legacy_key FROM {self.clean} WHERE _status = 'v' "

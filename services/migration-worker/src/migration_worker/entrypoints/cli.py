@@ -215,18 +215,16 @@ def run(
     at: Annotated[datetime | None, typer.Option(help="schedule the run for this time (ISO 8601, with zone)")] = None,
     offline: Annotated[bool, typer.Option(help="block other connections to the target during the run")] = False,
 ) -> None:
-    """Load a dry-run job into the target (or schedule it with --at)."""
+    """Load a dry-run job into the target (or schedule it with --at: dry-run again and loaded when due)."""
     if at is not None:
-        _run(lambda s: s.schedule(job_id, at, offline_mode=offline))
+        _run(lambda s: s.schedule(job_id, at, confirm=confirm, force_reason=force, offline_mode=offline))
         console.print(f"job {job_id} scheduled for {at.isoformat()}")
         return
     bar, sink = _live_progress()
 
     async def work(service: MigrationService) -> dict[str, Any]:
-        if offline:
-            await service.jobs.update(job_id, offline_mode=True)
         with bar:
-            return await service.run(job_id, confirm=confirm, force_reason=force, extra_sinks=[sink])
+            return await service.run(job_id, confirm=confirm, force_reason=force, offline=offline, extra_sinks=[sink])
 
     _show_report(_run(work))
 

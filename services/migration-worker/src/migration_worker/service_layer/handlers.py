@@ -176,10 +176,10 @@ class MigrationService:
         *,
         confirm: bool,
         force_reason: str | None = None,
+        offline: bool = False,
         extra_sinks: list[ProgressSink] | None = None,
     ) -> dict[str, Any]:
-        if not confirm:
-            raise NotConfirmed("a run writes to the target database: confirm it explicitly")
+        _require_confirm(confirm)
         job = await self.jobs.get(job_id)
         dry = job["dry_run"] or {}
         if dry.get("verdict") != "go":
@@ -190,13 +190,19 @@ class MigrationService:
                 )
             log.warning("job %s forced without a passing dry run: %s", job_id, force_reason)
             await self.jobs.update(job_id, forced_reason=force_reason)
+        if offline:  # only once the run is allowed: a refused run leaves the job as it was
+            await self.jobs.update(job_id, offline_mode=True)
+            job = {**job, "offline_mode": True}
         return await self._execute(job, extra_sinks)
 
     async def resume(self, job_id: uuid.UUID, extra_sinks: list[ProgressSink] | None = None) -> dict[str, Any]:
-        """Continue from the committed checkpoints; re-running finished work changes nothing."""
+        """Continue from the committed checkpoints; re-running finished work changes nothing.
+
+        Only a job whose run began: that run passed the confirmation and the dry-run check, which a job
+        that failed in its dry run never did."""
         job = await self.jobs.get(job_id)
-        if job["status"] not in ("running", "failed", "completed", "interrupted"):
-            raise NeedsDryRun(f"job {job_id} has never started (status {job['status']}); use run")
+        if job["started_at"] is None or job["status"] not in ("running", "failed", "completed", "interrupted"):
+            raise NeedsDryRun(f"job {job_id} has never started a run (status {job['status']}); use run")
         return await self._execute(job, extra_sinks)
 
     async def _execute(self, job: dict[str, Any], extra_sinks: list[ProgressSink] | None) -> dict[str, Any]:
@@ -274,10 +280,23 @@ class MigrationService:
 
     # ---- schedule and purge --------------------------------------------------------------------------
 
-    async def schedule(self, job_id: uuid.UUID, when: datetime, *, offline_mode: bool = False) -> None:
+    async def schedule(
+        self,
+        job_id: uuid.UUID,
+        when: datetime,
+        *,
+        confirm: bool,
+        force_reason: str | None = None,
+        offline_mode: bool = False,
+    ) -> None:
+        """The job loop dry-runs the job when it is due and loads it on a go, or on a no-go when forced."""
+        _require_confirm(confirm)
         job = await self.jobs.get(job_id)
         event = JobScheduled(job_id=job_id, order_id=job["order_id"], scheduled_for=when, offline_mode=offline_mode)
-        await self.jobs.update(job_id, event, status="scheduled", scheduled_for=when, offline_mode=offline_mode)
+        forced = {"forced_reason": force_reason} if force_reason else {}
+        await self.jobs.update(
+            job_id, event, status="scheduled", scheduled_for=when, offline_mode=offline_mode, **forced
+        )
 
     async def purge(self, older_than_days: int | None = None) -> list[uuid.UUID]:
         """Drop staged source copies (the source archive) of jobs older than the retention window."""
@@ -298,6 +317,11 @@ class MigrationService:
 
 class UnknownPlan(ValueError):
     pass
+
+
+def _require_confirm(confirm: bool) -> None:
+    if not confirm:
+        raise NotConfirmed("a run writes to the target database: confirm it explicitly")
 
 
 def source_location(data_sources: list[DataSource]) -> str:
@@ -359,6 +383,6 @@ async def run_next_due(service: MigrationService, now: datetime | None = None) -
         await service.resume(job["id"])
         return uuid.UUID(str(job["id"]))
     result = await service.dry_run(job["id"])
-    if result["verdict"] == "go" and not job["dry_run_only"]:
-        await service.run(job["id"], confirm=True)
+    if not job["dry_run_only"] and (result["verdict"] == "go" or job["forced_reason"]):
+        await service.run(job["id"], confirm=True, force_reason=job["forced_reason"])
     return uuid.UUID(str(job["id"]))
