@@ -18,7 +18,13 @@ import pytest
 from migration_worker.adapters.sources import SourceError
 from migration_worker.adapters.target_db import TargetError
 from migration_worker.plans import SHIPPED
-from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed, run_next_due
+from migration_worker.service_layer.handlers import (
+    MigrationService,
+    NeedsDryRun,
+    NotConfirmed,
+    NotRunYet,
+    run_next_due,
+)
 from migration_worker.settings import Settings
 from sqlalchemy import text
 
@@ -208,6 +214,55 @@ async def test_cli_report_to_a_pipe_is_the_report_unwrapped(
     rows = [line for line in report("markdown").splitlines() if line.startswith("|")]
     assert len(rows) > 5
     assert all(line.endswith("|") for line in rows)  # no table row broken across lines
+
+
+async def test_a_job_that_has_not_run_has_nothing_to_verify_report_or_roll_back(
+    service: MigrationService, settings: Settings, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    job_id = await _job(service, tmp_path, await make_target(PLAN))
+    await service.dry_run(job_id)
+    for action in (service.verify(job_id), service.report(job_id), service.rollback(job_id, confirm=True)):
+        with pytest.raises(NotRunYet, match="has not run"):
+            await action
+    for args in (["report", str(job_id)], ["report", str(job_id), "--format", "xml"]):
+        result = _cli(settings, *args)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+    assert "has not run" in _cli(settings, "verify", str(job_id)).stdout
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MIGRATIONS_DATABASE_URL": settings.database_url, "MIGRATIONS_LOG_DIR": settings.log_dir}
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env)
+
+
+async def test_a_column_the_plan_reads_missing_from_the_file_is_named(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    bookings = tmp_path / "bookings.csv"
+    header, rest = bookings.read_text(encoding="utf-8").split("\n", 1)
+    assert "customer_email" in header.split(",")
+    bookings.write_text(header.replace("customer_email", "email_address") + "\n" + rest, encoding="utf-8")
+    with pytest.raises(SourceError, match="has no column 'customer_email' that entity 'users' reads"):
+        await service.dry_run(job_id)
+    assert await count(dsn, "SELECT count(*) FROM users") == 0
+
+
+async def test_a_target_constraint_the_sample_batch_breaks_does_not_crash_the_dry_run(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("ALTER TABLE users ADD CHECK (email !~ '^[a-f]')")  # the plan knows nothing of it
+    await conn.close()
+    job_id = await _job(service, tmp_path, dsn)
+    result = await service.dry_run(job_id)
+    assert result["rows_total"] > 0
+    report = await service.run(job_id, confirm=True, force_reason="test")
+    [users] = [e for e in report["entities"] if e["entity"] == "users"]
+    assert any(reason.startswith("insert:23514") for reason in users["reasons"]), users  # rejected, not failed
 
 
 async def test_purge_drops_the_source_archive_but_keeps_the_accounting(

@@ -77,6 +77,38 @@ def test_validation_on_unknown_field_is_refused() -> None:
     assert any("unknown field 'phone'" in p for p in _problems(text))
 
 
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("{rule: reference, field: legacy_key}", "'legacy_key' has no `reference`"),
+        ("{rule: range, field: email, min: 1}", "a range needs a number"),
+        ("{rule: range, field: legacy_key, max: 9}", "'legacy_key' is text"),
+    ],
+)
+def test_a_rule_the_field_cannot_take_is_refused(rule: str, expected: str) -> None:
+    text = GOOD.replace(
+        "      email: {from: email, transforms: [trim, lower]}\n",
+        f"      email: {{from: email, transforms: [trim, lower]}}\n    validations: [{rule}]\n",
+    )
+    assert any(expected in p for p in _problems(text))
+
+
+def test_a_range_on_a_number_is_accepted() -> None:
+    text = GOOD.replace(
+        "      email: {from: email, transforms: [trim, lower]}\n",
+        "      email: {from: email, transforms: [trim, lower]}\n      age: {from: age, type: integer}\n"
+        "    validations: [{rule: range, field: age, min: 3, max: 120}]\n",
+    )
+    assert parse_plan(text).entity("people").validations[0].rule == "range"
+
+
+def test_an_unknown_source_time_zone_is_refused() -> None:
+    text = GOOD.replace("source: {kind: csv}\n", "source: {kind: csv}\noptions: {source_timezone: Mars/Olympus}\n", 1)
+    assert any("unknown time zone 'Mars/Olympus'" in p for p in _problems(text))
+    harare = text.replace("Mars/Olympus", "Africa/Harare")
+    assert parse_plan(harare).options.source_timezone == "Africa/Harare"
+
+
 def test_not_yaml_and_not_a_mapping() -> None:
     assert "not valid YAML" in _problems("name: [unclosed")[0]
     assert "YAML mapping" in _problems("- just\n- a list\n")[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +22,7 @@ PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 FieldType = Literal["text", "integer", "bigint", "numeric", "boolean", "date", "timestamptz"]
 Severity = Literal["error", "warning"]
+NUMERIC_TYPES = ("integer", "bigint", "numeric")
 
 
 class PlanError(ValueError):
@@ -287,8 +289,14 @@ class Entity(_Strict):
         for rule in self.validations:
             if rule.field not in known and rule.field != "legacy_key":
                 raise ValueError(f"validation {rule.name} names unknown field {rule.field!r}")
-            if rule.rule == "reference" and self.fields[rule.field].reference is None:
+            if rule.rule == "reference" and (rule.field not in known or self.fields[rule.field].reference is None):
                 raise ValueError(f"validation {rule.name}: field {rule.field!r} has no `reference`")
+            spec = self.fields.get(rule.field, self.legacy_key)
+            if rule.rule == "range" and spec.output_type not in NUMERIC_TYPES:
+                raise ValueError(
+                    f"validation {rule.name}: a range needs a number (integer, bigint or numeric), "
+                    f"but {rule.field!r} is {spec.output_type}"
+                )
         if self.dedupe and self.dedupe.order_by and self.dedupe.order_by not in known:
             raise ValueError(f"dedupe.order_by names unknown field {self.dedupe.order_by!r}")
         return self
@@ -315,6 +323,15 @@ class PlanOptions(_Strict):
     go_threshold_pct: float = Field(1.0, ge=0, le=100)
     source_timezone: str = "UTC"
     example_rows: int = Field(3, ge=0, le=50)
+
+    @field_validator("source_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Africa/Harare)") from exc
+        return value
 
 
 class Plan(_Strict):

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +27,7 @@ from migration_worker.bootstrap import bootstrap
 from migration_worker.domain.plan import PlanError, load_plan
 from migration_worker.engine import progress as engine_progress
 from migration_worker.plans import SHIPPED
-from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed
+from migration_worker.service_layer.handlers import MigrationService, NeedsDryRun, NotConfirmed, NotRunYet
 from migration_worker.settings import Settings
 
 app = typer.Typer(help="OneClass migration engine: plan, dry-run, run, resume, verify, report, roll back.")
@@ -34,9 +35,18 @@ plan_app = typer.Typer(help="Work with migration plans.")
 app.add_typer(plan_app, name="plan")
 console = Console()
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
-EXPECTED = (PlanError, SourceError, TargetError, NeedsDryRun, NotConfirmed, JobNotFound, ValueError)
+EXPECTED = (PlanError, SourceError, TargetError, NeedsDryRun, NotConfirmed, NotRunYet, JobNotFound, ValueError)
 
 T = TypeVar("T")
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+    md = "md"
+    html = "html"
+
+
 JobId = Annotated[uuid.UUID, typer.Argument(help="migration job id")]
 Target = Annotated[str | None, typer.Option("--target", help="target database URL (default: settings)")]
 
@@ -250,11 +260,11 @@ def verify(job_id: JobId) -> None:
 @app.command("report")
 def report(
     job_id: JobId,
-    fmt: Annotated[str, typer.Option("--format", help="json, markdown or html")] = "markdown",
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="json, markdown or html")] = ReportFormat.markdown,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """The job's report in JSON, Markdown or HTML."""
-    text = render(_run(lambda s: s.report(job_id)), fmt)
+    text = render(_run(lambda s: s.report(job_id)), fmt.value)
     if output:
         output.write_text(text, encoding="utf-8")
         console.print(f"report written to {output}")

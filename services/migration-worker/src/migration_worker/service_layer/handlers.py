@@ -52,6 +52,10 @@ class NotConfirmed(RuntimeError):
     pass
 
 
+class NotRunYet(RuntimeError):
+    """Verify, report and rollback need a job whose run began: before it, the target holds nothing of it."""
+
+
 @dataclass
 class MigrationService:
     settings: Settings
@@ -260,7 +264,7 @@ class MigrationService:
     # ---- verify, report, rollback --------------------------------------------------------------------
 
     async def verify(self, job_id: uuid.UUID) -> dict[str, Any]:
-        job = await self.jobs.get(job_id)
+        job = _has_run(await self.jobs.get(job_id), "verify")
         accounts = await self._engine(job).verify(str(job_id))
         report = build_report(job, accounts, workers=await self.batch_workers(job))
         await self.jobs.update(job_id, report=report)
@@ -268,12 +272,12 @@ class MigrationService:
 
     async def report(self, job_id: uuid.UUID) -> dict[str, Any]:
         job = await self.jobs.get(job_id)
-        return job["report"] or await self.verify(job_id)
+        return job["report"] or await self.verify(_has_run(job, "report on")["id"])
 
     async def rollback(self, job_id: uuid.UUID, *, confirm: bool) -> dict[str, int]:
         if not confirm:
             raise NotConfirmed("a rollback replaces the target tables with their backup: confirm it explicitly")
-        job = await self.jobs.get(job_id)
+        job = _has_run(await self.jobs.get(job_id), "roll back")
         restored = await self._engine(job).rollback(str(job_id))
         await self.jobs.update(job_id, status="rolled_back", phase="rollback")
         return restored
@@ -317,6 +321,12 @@ class MigrationService:
 
 class UnknownPlan(ValueError):
     pass
+
+
+def _has_run(job: dict[str, Any], action: str) -> dict[str, Any]:
+    if job["started_at"] is None:
+        raise NotRunYet(f"job {job['id']} has not run (status {job['status']}): nothing to {action}")
+    return job
 
 
 def _require_confirm(confirm: bool) -> None:
