@@ -283,9 +283,10 @@ class MigrationEngine:
         await self.meter.emit("backup", None, 0, len(self.plan.target_tables))
         await target_db.backup_tables(conn, job_id, self.plan)
         staging = Staging(self.plan, job_key(job_id), dry_run=False)
+        sqls = self.entity_sqls(job_id, tables)
         for entity in self.plan.entities:
-            sql = staging.entity_sql(entity, self.source, tables)
-            await self.prepare_entity(pool, conn, job_id, staging, entity, sql)
+            sql = sqls[entity.name]
+            await self.prepare_entity(pool, conn, job_id, staging, entity, sql, sqls)
             if self.dispatch is not None:
                 await self.dispatch.load_entity(self, pool, job_id, entity, sql)
             else:
@@ -304,13 +305,17 @@ class MigrationEngine:
         staging: Staging,
         entity: Entity,
         sql: EntitySql,
+        sqls: dict[str, EntitySql],
+        *,
+        loaded_too: bool = False,
     ) -> None:
         """Stage and prepare once per job; redo both only if a crash wiped the unlogged staging tables.
-        A session-level lock makes replicas that arrive together wait for the first one's result."""
+        A session-level lock makes replicas that arrive together wait for the first one's result.
+        `loaded_too` rebuilds the prepared rows of an entity already loaded, for an entity derived from them."""
         key = f"prepare:{job_id}:{entity.name}"
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
         try:
-            await self._prepare_locked(pool, conn, job_id, staging, entity, sql)
+            await self._prepare_locked(pool, conn, job_id, staging, sql, sqls, loaded_too)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
@@ -320,19 +325,25 @@ class MigrationEngine:
         conn: asyncpg.Connection,
         job_id: str,
         staging: Staging,
-        entity: Entity,
         sql: EntitySql,
+        sqls: dict[str, EntitySql],
+        loaded_too: bool,
     ) -> None:
+        entity = sql.entity
         state = await conn.fetchrow(
             f"SELECT source_rows, max_row_no, prepared_at, loaded_at FROM {ADMIN}.entity_runs "
             f"WHERE job_id = $1 AND entity = $2",
             job_id,
             entity.name,
         )
-        if state and state["loaded_at"]:
+        if state and state["loaded_at"] and not loaded_too:
             return
         if state and state["prepared_at"] and await _intact(conn, sql, state["source_rows"]):
             return
+        for parent in entity.source.derived_from:
+            # Derived from the parent's prepared rows, which a crash wipes even when the parent is loaded.
+            parent_sql = sqls[parent]
+            await self.prepare_entity(pool, conn, job_id, staging, parent_sql.entity, parent_sql, sqls, loaded_too=True)
         started = time.monotonic()
         # Sorting and hashing a million keys (set-wide rules, indexes) in memory, not in temp files.
         await conn.execute("SET work_mem = '64MB'")
@@ -359,6 +370,13 @@ class MigrationEngine:
         )
         for statement in sql.unique_rule_sql():
             await conn.execute(statement)
+        # Rows the target refused in batches committed before a crash are rejected again, as the ledger says.
+        await conn.execute(
+            f"UPDATE {sql.clean} c SET _status = 'r', _errors = r.reasons FROM {ADMIN}.rejects r "
+            f"WHERE r.job_id = $1 AND r.entity = $2 AND r.stage = 'insert' AND c._row_no = r.row_no",
+            job_id,
+            entity.name,
+        )
         await conn.execute(
             f"INSERT INTO {ADMIN}.entity_runs (job_id, entity, source_rows, max_row_no, batch_count, batch_size, "
             f"prepared_at, prepare_seconds) VALUES ($1, $2, $3, $4, $5, $7, now(), $6) "
