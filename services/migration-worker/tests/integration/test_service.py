@@ -3,6 +3,7 @@ anything is written, rollback to the backup."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -111,6 +112,30 @@ async def test_a_schedule_needs_confirmation_and_a_forced_one_loads_despite_a_no
     job = await service.jobs.get(jobs[1])
     assert (job["status"], job["forced_reason"]) == ("completed", "the school accepts the rejects")
     assert await count(dsn, "SELECT count(*) FROM users") > 0
+
+
+async def test_a_cli_run_stopped_by_ctrl_c_is_interrupted_and_resumes(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    dsn = await make_target(PLAN)
+    job_id = await _job(service, tmp_path, dsn)
+    await service.dry_run(job_id)
+    loading = asyncio.Event()
+
+    async def stall_in_load(progress: Any) -> None:
+        if progress.phase == "load":
+            loading.set()
+            await asyncio.sleep(3600)
+
+    run = asyncio.create_task(service.run(job_id, confirm=True, extra_sinks=[stall_in_load]))
+    await asyncio.wait_for(loading.wait(), 60)
+    run.cancel()  # what asyncio.run does to the CLI's task on Ctrl-C
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert (await service.jobs.get(job_id))["status"] == "interrupted"
+    report = await service.resume(job_id)
+    assert report["status"] == "ok"
+    assert (await service.jobs.get(job_id))["status"] == "completed"
 
 
 async def test_events_are_written_to_the_outbox(

@@ -6,6 +6,7 @@ needs a passing dry run or a logged reason to force it; every state change publi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -155,6 +156,9 @@ class MigrationService:
         await self.jobs.update(job_id, status="dry_running", phase="dry_run")
         try:
             result = await self._engine(job).dry_run()
+        except asyncio.CancelledError:
+            await self._interrupted(job)
+            raise
         except Exception as exc:
             await self._fail(job, "dry_run", exc)
             raise
@@ -215,6 +219,9 @@ class MigrationService:
         await self.jobs.update(job_id, status="running", started_at=datetime.now(UTC), error=None)
         try:
             accounts = await self._engine(job, extra_sinks).run(str(job_id), offline=job["offline_mode"])
+        except asyncio.CancelledError:
+            await self._interrupted(job)
+            raise
         except Exception as exc:
             await self._fail(job, "load", exc)
             raise
@@ -255,6 +262,12 @@ class MigrationService:
             failed = JobFailed(job_id=job["id"], order_id=job["order_id"], reason="verification failed", phase="verify")
             await self.jobs.update(job["id"], failed, status="failed", report=report, error="verification failed")
         return report
+
+    async def _interrupted(self, job: dict[str, Any]) -> None:
+        """Stopped from outside. A job the CLI runs says so (Ctrl-C); one the job loop owns keeps its status,
+        so another replica takes it over once its row goes stale."""
+        if job["scheduled_for"] is None:
+            await self.jobs.update(job["id"], status="interrupted")
 
     async def _fail(self, job: dict[str, Any], phase: str, exc: BaseException) -> None:
         reason = str(exc).strip() or type(exc).__name__
