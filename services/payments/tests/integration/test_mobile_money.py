@@ -4,8 +4,11 @@ own books (PayNow's poll URL, EcoCash's status lookup) say it arrived."""
 import json
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 import pytest
+from payments.adapters.providers.base import CheckoutRequest
+from payments.service_layer.checkout import payment_id_for
 from sandbox.paynow_hash import with_hash
 from sqlalchemy import text
 
@@ -178,3 +181,64 @@ async def test_ecocash_lying_callback_is_not_booked(payments: PaymentsHarness, a
     assert paid == 0
     await payments.spy.drain()
     assert payments.spy.of("payments.payment_succeeded") == []
+
+
+async def test_a_webhook_whose_lookup_fails_is_retried_then_applied(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    started = await _checkout(payments, admin, provider="paynow")
+    tx = await _paynow_tx(payments, started["payment_id"])
+    await payments.sandbox_call(
+        "POST", f"/_sandbox/paynow/{tx['guid']}/status", json={"status": "Paid", "deliver": False}
+    )
+    await payments.sandbox_call("POST", "/_sandbox/faults/paynow", json={"fail_rate": 1.0, "status": 503})
+    paid = await payments.client.post(
+        "/api/v1/payments/webhooks/paynow", content=urlencode(_status_update(tx, "Paid")), headers=FORM
+    )
+    assert paid.status_code == 200, paid.text
+
+    async def counted() -> dict[str, Any] | None:
+        async with payments.runtime.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT status, attempts, reason FROM webhook_inbox WHERE id = :id"),
+                    {"id": paid.json()["received"]},
+                )
+            ).one()
+        return dict(row._mapping) if row.attempts >= 1 else None
+
+    row = await eventually(counted)  # the poll URL is down: the attempt is counted, the row waits
+    assert row["status"] == "received"
+    assert "PayNow poll failed" in row["reason"], row
+    await payments.sandbox_call("DELETE", "/_sandbox/faults/paynow")
+    await payment_status(payments, admin, started["payment_id"], "succeeded")
+
+
+async def test_a_retried_checkout_the_provider_had_completed_is_credited_once(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    installment = await first_installment(payments, admin)
+    payment_id = payment_id_for(UUID(installment["id"]), "retry-me")
+    # The first try reached EcoCash and the payer approved, but the request died before our row committed.
+    await payments.app.providers.ecocash.start_checkout(
+        CheckoutRequest(
+            payment_id=payment_id,
+            order_id=UUID(installment["order_id"]),
+            installment_id=UUID(installment["id"]),
+            amount_minor=installment["amount"]["amount_minor"],
+            currency=installment["amount"]["currency"],
+            method="ecocash",
+            description="first try",
+            idempotency_key=str(payment_id),
+            phone=PHONE,
+        )
+    )
+    await payments.sandbox_call("POST", f"/_sandbox/ecocash/{payment_id}/complete", json={"deliver": False})
+
+    retried = await checkout(payments, admin, installment, idempotency_key="retry-me", provider="ecocash", phone=PHONE)
+
+    assert (retried["payment_id"], retried["status"]) == (str(payment_id), "succeeded")
+    [event] = await payments.spy.wait_for("payments.payment_succeeded")
+    assert event["data"]["payment_id"] == str(payment_id)
+    plan = (await payments.client.get(f"/api/v1/payments/orders/{installment['order_id']}/plan", headers=admin)).json()
+    assert plan["installments"][0]["status"] == "paid"

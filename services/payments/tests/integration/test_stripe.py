@@ -227,3 +227,14 @@ async def test_a_webhook_for_an_unknown_provider_is_a_404_and_stores_nothing(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "mpesa" in response.json()["detail"]
     assert await inbox(payments, admin) == []
+
+
+async def test_a_card_declined_at_checkout_is_failed_through_the_ledger(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    installment = await first_installment(payments, admin)
+    started = await checkout(payments, admin, installment, provider="stripe", payment_method="pm_card_chargeDeclined")
+    assert started["status"] == "failed"
+    [event] = await payments.spy.wait_for("payments.payment_failed")
+    assert event["data"]["payment_id"] == started["payment_id"]
+    assert event["data"]["reason"]

@@ -11,6 +11,7 @@ from payments.adapters.providers.base import CheckoutRequest, ProviderError
 from payments.adapters.providers.registry import Providers
 from payments.adapters.tables import InstallmentRow, PaymentRow
 from payments.entrypoints.http.schemas import CheckoutIn
+from payments.service_layer.ledger import apply_status
 from payments.service_layer.plans import authorize_school
 
 _KEYS = uuid5(NAMESPACE_URL, "https://oneclass.example/payments/checkout")
@@ -105,8 +106,6 @@ async def start_checkout(
         raise Problem(exc.status, "Provider refused", str(exc), provider=body.provider) from exc
     payment.provider_reference = started.provider_reference
     payment.poll_url = started.poll_url
-    payment.status = started.status
-    payment.failure_reason = started.failure_reason
     payment.checkout = {
         k: v
         for k, v in {
@@ -117,5 +116,12 @@ async def start_checkout(
         if v
     }
     session.add(payment)
+    if started.status in ("succeeded", "failed"):
+        # Already final (a declined card; a retried EcoCash charge the provider had completed): booked by the
+        # ledger like any other answer, so the installment is credited and payment_succeeded/failed go out.
+        await session.flush()
+        await apply_status(session, payment, started.status, amount, installment.currency, started.failure_reason)
+    else:
+        payment.status = started.status
     await session.flush()
     return payment

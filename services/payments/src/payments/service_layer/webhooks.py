@@ -107,6 +107,8 @@ async def apply_next(db: Database, providers: Providers, max_attempts: int) -> b
                 await _apply(session, providers, row)
         except Exception as exc:
             # Whatever failed (provider lookup down, deadlock) rolled back; the row waits for another try.
+            # The savepoint's rollback expired what _apply had set on the row: load it again before counting.
+            await session.refresh(row)
             row.attempts += 1
             row.reason = f"attempt {row.attempts} failed: {type(exc).__name__}: {exc}"[:1000]
             if row.attempts >= max_attempts:
