@@ -69,7 +69,9 @@ class WebhookWorker:
     async def drain(self) -> int:
         """Apply everything waiting now (tests, CLI)."""
         count = 0
-        while await webhooks.apply_next(self.db, self.providers, self.settings.webhook_max_attempts):
+        while await webhooks.apply_next(
+            self.db, self.providers, self.settings.webhook_max_attempts, self.settings.webhook_retry_delays_s
+        ):
             count += 1
         return count
 
@@ -78,7 +80,9 @@ class WebhookWorker:
             if yields_to_intake:
                 await self._intake_quiet.wait()
             try:
-                if await webhooks.apply_next(self.db, self.providers, self.settings.webhook_max_attempts):
+                if await webhooks.apply_next(
+                    self.db, self.providers, self.settings.webhook_max_attempts, self.settings.webhook_retry_delays_s
+                ):
                     self.applied += 1
                     continue
             except asyncio.CancelledError:

@@ -40,6 +40,8 @@ class Settings(ServiceSettings):
     webhook_worker_concurrency: int = 4  # applier tasks per process (all but one pause while intake is busy)
     webhook_worker_poll_s: float = 0.5
     webhook_max_attempts: int = 5
+    # Wait before the next attempt of a delivery that failed to apply (provider lookup down, payment not yet visible).
+    webhook_retry_delays_s: list[float] = [1, 5, 30, 120]
     scheduler_enabled: bool = True
     scheduler_interval_s: float = 60.0
     overdue_grace_days: int = 0

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from payments.adapters.tables import PaymentRow
 from sandbox.signing import stripe_signature_header
 
 from ..conftest import PaymentsHarness, checkout, eventually, first_installment, inbox, payment_status
@@ -238,3 +239,26 @@ async def test_a_card_declined_at_checkout_is_failed_through_the_ledger(
     [event] = await payments.spy.wait_for("payments.payment_failed")
     assert event["data"]["payment_id"] == started["payment_id"]
     assert event["data"]["reason"]
+
+
+async def test_a_webhook_racing_its_own_checkout_is_applied_once_the_checkout_commits(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    started = await _stripe_checkout(payments, admin)
+    table: Any = PaymentRow.__table__  # type: ignore[attr-defined]
+    async with payments.runtime.db.engine.begin() as conn:  # as seen while the checkout has not committed
+        row = dict(
+            (await conn.execute(table.delete().where(table.c.id == started["payment_id"]).returning(table)))
+            .one()
+            ._mapping
+        )
+    await _post_event(payments, _event(started))
+
+    [waiting] = await inbox(payments, admin)
+    assert waiting["status"] == "received"  # tried, and waiting to be tried again
+    assert "not (yet) in our books" in waiting["reason"]
+    async with payments.runtime.db.engine.begin() as conn:  # the checkout commits
+        await conn.execute(table.insert().values(**row))
+    await payment_status(payments, admin, started["payment_id"], "succeeded")
+    [applied] = await inbox(payments, admin)
+    assert applied["status"] == "applied"

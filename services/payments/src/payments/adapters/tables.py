@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -132,6 +132,11 @@ class WebhookRow(PaymentsModel, table=True):
     attempts: int = 0
     payment_id: UUID | None = None
     processed_at: datetime | None = _ts(nullable=True)
+    # A delivery that failed to apply waits until then (the intake's INSERT leaves the default: now).
+    next_attempt_at: datetime = Field(
+        default_factory=now,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
 
 
 class AppliedEventRow(PaymentsModel, table=True):

@@ -19,7 +19,7 @@ INSERT INTO webhook_inbox (provider, event_key, dedupe_key, headers, body, recei
 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, 0, $9)
 ON CONFLICT (dedupe_key) DO UPDATE
     SET status = 'received', attempts = 0, reason = 'redelivered after failing: ' || webhook_inbox.reason,
-        processed_at = NULL
+        processed_at = NULL, next_attempt_at = now()
     WHERE webhook_inbox.status = 'failed'
 RETURNING id
 """

@@ -57,6 +57,10 @@ def money(minor: int, currency: str) -> Money:
     return Money(amount_minor=minor, currency=currency)
 
 
+class PaymentNotVisible(RuntimeError):
+    """An event for a payment id of ours that no committed row holds yet."""
+
+
 async def find_payment(session: AsyncSession, event: ProviderEvent) -> PaymentRow | None:
     """Our payment for the event, locked. Found by our id when the provider echoes it, else its reference."""
     query = select(PaymentRow).where(col(PaymentRow.provider).in_(FAMILY[event.provider]))
@@ -75,6 +79,10 @@ async def book_event(session: AsyncSession, providers: Providers, event: Provide
     if event.kind == "refund" and event.refund_id is not None:
         return await _confirm_refund_by_id(session, providers, event)
     payment = await find_payment(session, event)
+    if payment is None and event.payment_id is not None:
+        # Our own id: the checkout that created it may not have committed yet (a provider can call back
+        # while the checkout request is still in flight), so the delivery is tried again later.
+        raise PaymentNotVisible(f"payment {event.payment_id} is not (yet) in our books")
     if payment is None:
         return Booking("quarantined", "unknown payment: no payment of ours matches this event")
     if mismatch := _identity_mismatch(payment, event):

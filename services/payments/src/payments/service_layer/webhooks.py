@@ -6,12 +6,15 @@ then verifies it again and books it in its own transaction. A crash between the 
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from servicekit.db import Database
 from servicekit.metrics import WEBHOOK_VERIFICATION_FAILURES
 from servicekit.problems import Problem
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -20,7 +23,7 @@ from payments.adapters.providers.base import ProviderEvent, WebhookRejected
 from payments.adapters.providers.registry import Providers
 from payments.adapters.tables import AppliedEventRow, WebhookRow, now
 from payments.adapters.webhook_inbox import WebhookInbox
-from payments.service_layer.ledger import book_event
+from payments.service_layer.ledger import PaymentNotVisible, book_event
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +91,18 @@ async def receive(
     return Received(row_id, "received" if row_id is not None else "duplicate", event_key=event.event_key)
 
 
-async def apply_next(db: Database, providers: Providers, max_attempts: int) -> bool:
-    """Claim one stored webhook (SKIP LOCKED: replicas share the work) and book it. False when none waits."""
+async def apply_next(db: Database, providers: Providers, max_attempts: int, retry_delays_s: Sequence[float]) -> bool:
+    """Claim one stored webhook that is due (SKIP LOCKED: replicas share the work) and book it. False when
+    none waits."""
     async with db.transaction() as session:
         row = (
             await session.scalars(
                 select(WebhookRow)
-                .where(WebhookRow.status == "received", WebhookRow.attempts < max_attempts)
+                .where(
+                    WebhookRow.status == "received",
+                    WebhookRow.attempts < max_attempts,
+                    col(WebhookRow.next_attempt_at) <= func.now(),
+                )
                 .order_by(col(WebhookRow.id))
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -112,8 +120,12 @@ async def apply_next(db: Database, providers: Providers, max_attempts: int) -> b
             row.attempts += 1
             row.reason = f"attempt {row.attempts} failed: {type(exc).__name__}: {exc}"[:1000]
             if row.attempts >= max_attempts:
-                row.status = "failed"
+                # A payment of ours that never became visible needs a person, like any money we cannot place.
+                row.status = "quarantined" if isinstance(exc, PaymentNotVisible) else "failed"
                 row.processed_at = now()
+            elif retry_delays_s:
+                delay = retry_delays_s[min(row.attempts, len(retry_delays_s)) - 1]
+                row.next_attempt_at = now() + timedelta(seconds=delay)
             log.warning("webhook %s: %s", row.id, row.reason)
         return True
 
