@@ -1,5 +1,7 @@
 """The verifier's memory of verified tokens: it saves the signature check, never a refusal."""
 
+import base64
+import json
 import time
 from datetime import timedelta
 from uuid import uuid4
@@ -44,3 +46,14 @@ def test_the_memory_is_bounded() -> None:
     for i in range(TokenVerifier.CACHE_SIZE + 10):
         tokens.verify(f"Bearer {issue_token(DEV_JWT_SECRET, sub=str(i), role='platform_admin')}")
     assert len(tokens._verified) <= TokenVerifier.CACHE_SIZE
+
+
+@pytest.mark.parametrize("alg", [5, None, ["HS256"]])
+def test_a_header_whose_alg_is_not_a_name_is_a_401(alg: object) -> None:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    token = f"{part({'alg': alg, 'typ': 'JWT'})}.{part({'sub': 'x'})}.AAAA"
+    with pytest.raises(Problem) as refused:
+        verifier().verify(f"Bearer {token}")
+    assert refused.value.status == 401

@@ -38,6 +38,7 @@ async def orders_client(orders_db: str, tmp_path: Path, rate_limit: int) -> Asyn
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
             client.app_runtime = runtime  # type: ignore[attr-defined]
+            client.asgi_app = app  # type: ignore[attr-defined]
             yield client
     finally:
         await runtime.stop()
@@ -95,6 +96,7 @@ async def app_client(
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
             client.app_runtime = runtime  # type: ignore[attr-defined]
+            client.asgi_app = app  # type: ignore[attr-defined]
             yield client
     finally:
         await runtime.stop()

@@ -52,6 +52,8 @@ class TokenVerifier:
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token)
         header_alg = jwt.get_unverified_header(token).get("alg", "")
+        if not isinstance(header_alg, str):  # PyJWT leaves the header's types to us
+            raise jwt.InvalidAlgorithmError("the header's alg is not a name")
         if header_alg.startswith(("RS", "ES", "PS")) and self.settings.auth_jwt_public_key:
             return self.settings.auth_jwt_public_key
         return self.settings.auth_jwt_secret.get_secret_value()

@@ -1,6 +1,7 @@
 """Rate limiting, and bad input on the new endpoints: always problem+json, nothing written."""
 
 from collections.abc import Callable
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
@@ -80,6 +81,12 @@ async def test_bad_status_changes_and_data_sources(app_client: httpx.AsyncClient
             {"kind": "postgres", "name": "x", "dsn": "postgresql://x", "y": 1},
             422,
         ),
+        (
+            "POST",
+            f"{ORDERS}/{oid}/data-sources",
+            {"kind": "postgres", "name": "x", "dsn": "postgresql://h/db", "estimated_rows": 3_000_000_000},
+            422,
+        ),
         ("POST", f"{ORDERS}/{oid}/team", {"members": []}, 422),
         ("POST", f"{ORDERS}/{oid}/tasks", {"title": "t", "due_date": "someday"}, 422),
         ("GET", f"{ORDERS}/not-a-uuid", None, 422),
@@ -96,6 +103,18 @@ async def test_bad_status_changes_and_data_sources(app_client: httpx.AsyncClient
         headers=school,
     )
     assert bad_csv.status_code == 422
+    # As a server answers it: the app's exception handler sends the 422, the test transport would re-raise.
+    transport = httpx.ASGITransport(app=app_client.asgi_app, raise_app_exceptions=False)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://orders") as served:
+        nul_name = await served.post(
+            f"{ORDERS}/{oid}/data-sources",
+            files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")},
+            data={"name": "a\x00b"},
+            headers=school,
+        )
+    assert nul_name.status_code == 422, nul_name.text
+    uploads = Path(app_client.app_runtime.settings.upload_dir) / oid  # type: ignore[attr-defined]
+    assert not uploads.exists() or not any(uploads.iterdir())  # no file without its row
     plain = await app_client.post(
         f"{ORDERS}/{oid}/data-sources", content=b"hello", headers={**school, "Content-Type": "text/plain"}
     )

@@ -11,10 +11,14 @@ class UploadStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
-    async def save(self, order_id: UUID, source_id: UUID, content: bytes) -> str:
-        path = self.root / str(order_id) / f"{source_id}.csv"
-        await asyncio.to_thread(self._write, path, content)
-        return path.as_uri()
+    def _path(self, order_id: UUID, source_id: UUID) -> Path:
+        return self.root / str(order_id) / f"{source_id}.csv"
+
+    def location(self, order_id: UUID, source_id: UUID) -> str:
+        return self._path(order_id, source_id).as_uri()
+
+    async def save(self, order_id: UUID, source_id: UUID, content: bytes) -> None:
+        await asyncio.to_thread(self._write, self._path(order_id, source_id), content)
 
     @staticmethod
     def _write(path: Path, content: bytes) -> None:

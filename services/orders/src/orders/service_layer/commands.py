@@ -154,7 +154,7 @@ class RegisterPostgresSource(Strict):
     name: str = Field(min_length=1, max_length=200)
     dsn: str = Field(pattern=r"^postgres(ql)?://", max_length=2_000, description="kept encrypted, never returned")
     entity: str | None = Field(None, max_length=100)
-    estimated_rows: int | None = Field(None, ge=0)
+    estimated_rows: int | None = Field(None, ge=0, le=2**31 - 1)  # an integer column
 
 
 class CarePackageIn(Strict):

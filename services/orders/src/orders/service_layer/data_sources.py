@@ -64,7 +64,7 @@ async def register_csv(
     _open_for_sources(order.status)
     rows = _count_csv_rows(content)
     source_id = uuid4()
-    location = await store.save(order.id, source_id, content)
+    location = store.location(order.id, source_id)
     row = DataSourceRow(
         id=source_id,
         order_id=order.id,
@@ -80,6 +80,8 @@ async def register_csv(
     uow.session.add(row)
     await uow.session.flush()
     await uow.audit("data_source", row.id, "upload", after={"kind": "csv", "name": name, "rows": rows})
+    # Written once the row is: input the database refuses (a NUL in the name) leaves no file behind.
+    await store.save(order.id, source_id, content)
     return row
 
 

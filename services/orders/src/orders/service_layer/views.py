@@ -219,7 +219,8 @@ async def analytics(
     pay_from = "payments_received r" if month else "payments_received r JOIN orders o ON o.id = r.order_id"
     if not month:
         await _hash_joins(uow.session)
-    params = {"start": start, "end": end + timedelta(days=1)}  # `to` is inclusive
+    # `to` is inclusive; the calendar's last day has no next one (it holds no orders either)
+    params = {"start": start, "end": end + timedelta(days=1) if end < date.max else end}
     window = "{col} >= :start AND {col} < :end"
     orders = await _rows(
         uow.session,
