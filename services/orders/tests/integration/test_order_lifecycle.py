@@ -1,5 +1,6 @@
 """An order's whole life through the API, with payments' and the worker's events arriving over the real broker."""
 
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -7,7 +8,13 @@ import httpx
 import pytest
 from contracts.migrations import EntitySummary, JobCompleted, JobProgress
 from contracts.money import Money
-from contracts.payments import PaymentPlanCreated, PaymentSucceeded, PlannedInstallment
+from contracts.payments import (
+    InstallmentOverdue,
+    PaymentFailed,
+    PaymentPlanCreated,
+    PaymentSucceeded,
+    PlannedInstallment,
+)
 
 from ..conftest import bearer
 from .helpers import BASE, ORDER, ORDERS, deliver, eventually, outbox_events, system_rows
@@ -299,3 +306,57 @@ async def test_a_revised_package_does_not_change_orders_already_sold(app_client:
     assert [p["version"] for p in history] == [1, 2]
     refused = await app_client.put(f"{BASE}/care-packages/enterprise", json={"price_minor": 1}, headers=school)
     assert refused.status_code == 403
+
+
+async def test_installment_events_that_overtake_the_plan_are_not_lost(app_client: httpx.AsyncClient) -> None:
+    school_id = uuid4()
+    school = bearer(school_id=school_id)
+    oid = UUID((await app_client.post(ORDERS, json=ORDER, headers=school)).json()["id"])
+    money = Money(amount_minor=375_000, currency="USD")
+    first, second = uuid4(), uuid4()
+    # Each event type has its own queue: the plan can come last (held in a retry queue, say).
+    await deliver(
+        app_client,
+        PaymentFailed(
+            payment_id=uuid4(),
+            order_id=oid,
+            school_id=school_id,
+            installment_id=first,
+            amount=money,
+            provider="ecocash",
+            reason="insufficient funds",
+        ),
+    )
+    await deliver(
+        app_client,
+        InstallmentOverdue(
+            installment_id=second,
+            order_id=oid,
+            school_id=school_id,
+            sequence=2,
+            amount=money,
+            due_date=date(2026, 1, 1),
+            days_overdue=3,
+        ),
+    )
+    await deliver(
+        app_client,
+        PaymentPlanCreated(
+            plan_id=uuid4(),
+            order_id=oid,
+            school_id=school_id,
+            payment_option="split",
+            total=Money(amount_minor=750_000, currency="USD"),
+            installments=[
+                PlannedInstallment(installment_id=iid, sequence=n, label=f"part {n}", amount=money, due=due)
+                for n, iid, due in ((1, first, "at_signing"), (2, second, "at_go_live"))
+            ],
+        ),
+    )
+
+    async def statuses() -> list[str] | None:
+        payments = (await app_client.get(f"{ORDERS}/{oid}", headers=school)).json()["payments"]
+        found = [p["status"] for p in sorted(payments, key=lambda p: p["sequence"])]
+        return found if found == ["failed", "overdue"] else None
+
+    assert await eventually(statuses, attempts=200) == ["failed", "overdue"]

@@ -14,8 +14,9 @@ from uuid import UUID
 
 from contracts.migrations import DryRunCompleted, JobCompleted, JobFailed, JobProgress
 from contracts.payments import InstallmentOverdue, PaymentFailed, PaymentPlanCreated, PaymentRefunded, PaymentSucceeded
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 
 from orders.adapters import order_repository as repository
 from orders.adapters.tables import (
@@ -87,20 +88,48 @@ async def payment_succeeded(uow: UnitOfWork, event: PaymentSucceeded, occurred_a
     )
 
 
-async def _installment_status(uow: UnitOfWork, installment_id: UUID, status: str, error: str | None) -> None:
-    await uow.session.execute(
+class PlanNotYetKnown(RuntimeError):
+    """An installment event that arrived before payments' plan (each event type has its own queue): the
+    consumer retries it, by which time the plan has named the installments."""
+
+
+async def _installment_status(uow: UnitOfWork, installment_id: UUID, status: str, error: str | None) -> int:
+    result = await uow.session.execute(
         update(InstallmentPaymentRow)
         .where(InstallmentPaymentRow.installment_id == installment_id, InstallmentPaymentRow.status != "paid")
         .values(status=status, last_error=error, updated_at=datetime.now(UTC))
     )
+    return int(result.rowcount)
 
 
 async def payment_failed(uow: UnitOfWork, event: PaymentFailed) -> None:
-    await _installment_status(uow, event.installment_id, "failed", event.reason)
+    if await _installment_status(uow, event.installment_id, "failed", event.reason):
+        return
+    unnamed = await uow.session.scalar(
+        select(func.count())
+        .select_from(InstallmentPaymentRow)
+        .where(InstallmentPaymentRow.order_id == event.order_id, col(InstallmentPaymentRow.installment_id).is_(None))
+    )
+    if unnamed:
+        raise PlanNotYetKnown(f"installment {event.installment_id} of order {event.order_id} is not known yet")
 
 
 async def installment_overdue(uow: UnitOfWork, event: InstallmentOverdue) -> None:
-    await _installment_status(uow, event.installment_id, "overdue", f"{event.days_overdue} days overdue")
+    # Carries its sequence, so it names the installment even before the plan event did.
+    await uow.session.execute(
+        update(InstallmentPaymentRow)
+        .where(
+            InstallmentPaymentRow.order_id == event.order_id,
+            InstallmentPaymentRow.sequence == event.sequence,
+            InstallmentPaymentRow.status != "paid",
+        )
+        .values(
+            status="overdue",
+            last_error=f"{event.days_overdue} days overdue",
+            installment_id=event.installment_id,
+            updated_at=datetime.now(UTC),
+        )
+    )
 
 
 async def payment_refunded(uow: UnitOfWork, event: PaymentRefunded, occurred_at: datetime) -> None:
