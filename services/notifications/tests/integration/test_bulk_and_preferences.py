@@ -17,7 +17,7 @@ from servicekit.parking import list_parked
 from servicekit.testing import AMQP_URL
 
 from .conftest import Service, ServiceFactory, eventually
-from .events import PHONE, order_created
+from .events import PHONE, order_created, plan_created
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +225,26 @@ async def test_a_time_zone_alone_updates_the_zone_the_quiet_hours_are_read_in(
     assert (await service.client.put(url, json=moved, headers=headers)).status_code == 204
     [row] = await service.rows("SELECT quiet_start, quiet_end, timezone, opted_out FROM preferences")
     assert (row["quiet_start"], row["quiet_end"], row["timezone"], row["opted_out"]) == (22, 6, "Europe/London", False)
+
+
+async def test_an_event_before_its_order_reaches_the_order_contact_when_the_school_has_contacts(
+    service: Service, sandbox_http: httpx.AsyncClient, token: Callable[..., str], school_id: UUID
+) -> None:
+    admin = _auth(token, role="school_admin", school_id=school_id)
+    bursar = {"name": "Bursar", "phone": "0783 111 222", "language": "en"}
+    assert (
+        await service.client.post("/api/v1/notifications/recipients", json=bursar, headers=admin)
+    ).status_code == 201
+    order = order_created(school_id, email=None)
+    await service.publish(plan_created(order.order_id, school_id), school_id=school_id)
+    await eventually(lambda: service.scalar("SELECT count(*) FROM deferred_events"))
+    await service.publish(order, school_id=school_id)
+
+    async def plan_messages() -> list[dict[str, Any]] | None:
+        rows = await service.rows(
+            "SELECT address_masked AS to FROM messages WHERE template = 'payment_plan_created' ORDER BY 1"
+        )
+        return rows if len(rows) == 2 else None
+
+    assert [r["to"] for r in await eventually(plan_messages)] == ["+26377****567", "+26378****222"]
+    assert await service.scalar("SELECT count(*) FROM deferred_events") == 0

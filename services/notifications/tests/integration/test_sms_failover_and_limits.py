@@ -173,3 +173,12 @@ async def test_a_delivery_report_reaches_only_its_own_providers_message(
     )
     assert report.json() == {"received": 1, "applied": 0}
     assert await service.scalar("SELECT status FROM messages") in {"sent", "delivered"}
+
+
+async def test_a_numeric_error_code_in_a_delivery_report_is_kept_as_text(service_factory: ServiceFactory) -> None:
+    service = await service_factory()
+    report = await service.client.post(
+        "/api/v1/notifications/delivery-reports/telone", json={"message_id": "x-1", "status": "FAILED", "error_code": 5}
+    )
+    assert report.status_code == 200, report.text
+    assert await service.scalar("SELECT error FROM delivery_reports WHERE provider_message_id = 'x-1'") == "5"

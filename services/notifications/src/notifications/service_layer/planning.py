@@ -120,25 +120,25 @@ class Planner:
             return
         if isinstance(payload, JobProgress) and not await self._crosses_progress_mark(session, payload):
             return
-        if school_id is None and order_id is not None:
-            school_id = await repository.school_of_order(session, order_id)
+        # The school of the order's contact, once order_created has brought it.
+        contact_school = await repository.school_of_order(session, order_id) if order_id is not None else None
+        school_id = school_id or contact_school
         recipients = await repository.recipients_for(session, self.vault, order_id=order_id, school_id=school_id)
+        if order_id is not None and contact_school is None:
+            # The order's contact has not arrived yet (events may come in any order): keep the event and plan
+            # it again when order_created brings the contact. The school's registered contacts get it now;
+            # the replay cannot send it to them twice (one message per event, recipient and channel).
+            await repository.defer_event(
+                session,
+                event_id=envelope.event_id,
+                order_id=order_id,
+                event_type=envelope.event_type,
+                envelope=envelope.model_dump(mode="json"),
+            )
+            log.info("deferred %s %s: no contact for order %s yet", envelope.event_type, envelope.event_id, order_id)
+        elif not recipients:
+            log.warning("no recipients for %s %s", envelope.event_type, envelope.event_id)
         if not recipients:
-            if order_id is not None:
-                # The order's contact has not arrived yet (events may come in any order): keep the event
-                # and plan it when order_created brings the contact.
-                await repository.defer_event(
-                    session,
-                    event_id=envelope.event_id,
-                    order_id=order_id,
-                    event_type=envelope.event_type,
-                    envelope=envelope.model_dump(mode="json"),
-                )
-                log.info(
-                    "deferred %s %s: no contact for order %s yet", envelope.event_type, envelope.event_id, order_id
-                )
-            else:
-                log.warning("no recipients for %s %s", envelope.event_type, envelope.event_id)
             return
         spec = MessageSpec(
             event_id=envelope.event_id,

@@ -38,14 +38,26 @@ def _sms_status(value: object) -> str:
     return "sent"
 
 
+def _text(value: Any) -> str | None:
+    """An error code as text: gateways send `5` as readily as `"5"`."""
+    return None if value is None else str(value)[:500]
+
+
 def parse(provider: str, body: dict[str, Any]) -> list[Report]:
     try:
         if provider == "telone":
-            return [Report(provider, str(body["message_id"]), _sms_status(body["status"]), body.get("error_code"))]
+            return [
+                Report(provider, str(body["message_id"]), _sms_status(body["status"]), _text(body.get("error_code")))
+            ]
         if provider == "econet":
             status = _sms_status(body["state"])
             return [
-                Report(provider, str(body["messageId"]), status, None if status != "failed" else body.get("errorCode"))
+                Report(
+                    provider,
+                    str(body["messageId"]),
+                    status,
+                    None if status != "failed" else _text(body.get("errorCode")),
+                )
             ]
         if provider in {"generic", "generic_sms"}:
             return [Report("generic_sms", str(body["id"]), _sms_status(body["status"]))]
@@ -60,7 +72,7 @@ def parse(provider: str, body: dict[str, Any]) -> list[Report]:
                                 "whatsapp",
                                 str(status["id"]),
                                 str(status["status"]),
-                                errors[0].get("title") if errors else None,
+                                _text(errors[0].get("title")) if errors else None,
                             )
                         )
             return reports
