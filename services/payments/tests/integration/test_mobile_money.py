@@ -242,3 +242,25 @@ async def test_a_retried_checkout_the_provider_had_completed_is_credited_once(
     assert event["data"]["payment_id"] == str(payment_id)
     plan = (await payments.client.get(f"/api/v1/payments/orders/{installment['order_id']}/plan", headers=admin)).json()
     assert plan["installments"][0]["status"] == "paid"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"provider": "paynow", "method": "card"},
+        {"provider": "ecocash", "method": "web", "phone": PHONE},
+        {"provider": "stripe", "method": "ecocash"},
+        {"provider": "paynow", "method": "ecocash"},  # mobile money without the payer's phone
+    ],
+)
+async def test_a_method_the_provider_does_not_offer_is_a_422_and_starts_nothing(
+    payments: PaymentsHarness, admin: dict[str, str], body: dict[str, str]
+) -> None:
+    installment = await first_installment(payments, admin)
+    response = await payments.client.post(
+        f"/api/v1/payments/installments/{installment['id']}/checkout", json=body, headers=admin
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    async with payments.runtime.db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM payments"))).scalar_one() == 0

@@ -33,8 +33,12 @@ def _method(body: CheckoutIn) -> str:
     return body.method or ("ecocash" if body.phone else "web")
 
 
+PAYNOW_METHODS = ("web", "ecocash", "onemoney")
+
+
 def _check_body(body: CheckoutIn, method: str) -> None:
-    if body.provider != "paynow" and body.method not in (None, method):
+    offered = PAYNOW_METHODS if body.provider == "paynow" else (method,)
+    if body.method not in (None, *offered):
         raise Problem(422, "Validation failed", f"method {body.method!r} is not offered through {body.provider}.")
     if method in ("ecocash", "onemoney") and not body.phone:
         raise Problem(422, "Validation failed", "Mobile money needs the payer's phone number.")
