@@ -59,6 +59,12 @@ async def test_a_command_creates_one_job_and_the_loop_runs_it(
     assert job["status"] == "completed"
     assert job["source_location"] == str(tmp_path)
     keys = await _keys(service, command.job_id)
+    async with service.jobs.db.transaction() as session:
+        correlations = await session.execute(
+            text("SELECT DISTINCT body->>'correlation_id' FROM outbox WHERE body->'data'->>'job_id' = :id"),
+            {"id": str(command.job_id)},
+        )
+        assert [r[0] for r in correlations] == [str(command.order_id)]  # the order saga's id
     assert keys.count("migrations.dry_run_completed.v1") == 1
     assert keys.count("migrations.job_completed.v1") == 1
     assert keys.index("migrations.dry_run_completed.v1") < keys.index("migrations.job_completed.v1")

@@ -49,14 +49,18 @@ class JobStore:
         """Change the job and publish its events atomically (transactional outbox)."""
         job_uuid = uuid.UUID(str(job_id))
         async with self.db.transaction() as session:
-            row = (await session.execute(select(jobs.c.school_id).where(jobs.c.id == job_uuid))).first()
+            row = (
+                await session.execute(select(jobs.c.school_id, jobs.c.order_id).where(jobs.c.id == job_uuid))
+            ).first()
             if row is None:
                 raise JobNotFound(f"no migration job {job_id}")
             await session.execute(
                 update(jobs).where(jobs.c.id == job_uuid).values(**values, updated_at=datetime.now(UTC))
             )
+            # An order's job is a step of the order's saga, which its events correlate on; a CLI job on its own.
+            correlation = row.order_id or job_uuid
             for payload in events:
-                await add_event(session, envelope_for(payload, school_id=row.school_id, correlation_id=job_uuid))
+                await add_event(session, envelope_for(payload, school_id=row.school_id, correlation_id=correlation))
 
     async def dispatch_batches(
         self, job_id: uuid.UUID | str, entity: str, batches: list[tuple[int, int, int]], worker: str
