@@ -1,6 +1,6 @@
 """The walking skeleton's order endpoints against the real PostgreSQL and RabbitMQ."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from uuid import UUID
 
@@ -95,6 +95,20 @@ async def test_bad_bodies_get_problem_json_and_write_nothing(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == status
+    assert await _counts(orders_client) == (0, 0)
+
+
+async def test_an_oversized_body_sent_without_a_length_is_a_413(
+    orders_client: httpx.AsyncClient, token: Callable[..., str], school_id: UUID
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to refuse it by
+        for _ in range(20):
+            yield b"[" * 100_000
+
+    headers = {"Authorization": f"Bearer {token(school_id=school_id)}", "Content-Type": "application/json"}
+    response = await orders_client.post(URL, content=chunks(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
     assert await _counts(orders_client) == (0, 0)
 
 
