@@ -1,6 +1,7 @@
 """An order's whole life through the API, with payments' and the worker's events arriving over the real broker."""
 
-from datetime import date
+import asyncio
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -360,3 +361,23 @@ async def test_installment_events_that_overtake_the_plan_are_not_lost(app_client
         return found if found == ["failed", "overdue"] else None
 
     assert await eventually(statuses, attempts=200) == ["failed", "overdue"]
+
+
+async def test_an_updated_assessment_is_stored_whole_as_at_creation(app_client: httpx.AsyncClient) -> None:
+    school = bearer(school_id=uuid4())
+    oid = (await app_client.post(ORDERS, json=ORDER, headers=school)).json()["id"]
+    assessment = {"school_name": "Hill School", "student_count": 420}
+    updated = await app_client.put(f"{ORDERS}/{oid}", json={"assessment": assessment}, headers=school)
+    assert updated.status_code == 200, updated.text
+    stored = (await app_client.get(f"{ORDERS}/{oid}", headers=school)).json()["assessment"]
+    assert stored["staff_count"] == 0
+    assert stored["modules"] == stored["data_sources"] == []
+
+
+async def test_two_admins_adding_the_same_days_rate_get_one_201_and_409s(app_client: httpx.AsyncClient) -> None:
+    day = date(1900, 1, 1) + timedelta(days=uuid4().int % 30_000)  # a day no other test uses
+    rate = {"currency": "ZWL", "rate": "27", "effective_date": day.isoformat()}
+    answers = await asyncio.gather(
+        *(app_client.post(f"{BASE}/exchange-rates", json=rate, headers=ADMIN) for _ in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]

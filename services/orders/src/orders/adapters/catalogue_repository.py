@@ -122,6 +122,12 @@ async def exchange_rates(session: AsyncSession, currency: str | None = None) -> 
 
 
 async def rate_exists(session: AsyncSession, currency: str, effective: date) -> bool:
+    """Whether a rate for that day exists; holds the day until the transaction ends, so two admins adding
+    it at once get one 201 and one 409, not a unique-key error."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('exchange-rate:' || :currency || ':' || :day))"),
+        {"currency": currency, "day": effective.isoformat()},
+    )
     found = await session.execute(
         select(ExchangeRateRow.id).where(
             ExchangeRateRow.currency == currency,

@@ -141,8 +141,8 @@ async def update_order(uow: UnitOfWork, order_id: UUID, command: UpdateOrder) ->
     changes = command.model_dump(exclude_unset=True, mode="json")
     if "contact" in changes and command.contact is not None:
         row.contact = command.contact.to_contract().model_dump(mode="json")
-    if "assessment" in changes:
-        row.assessment = changes["assessment"]
+    if "assessment" in changes:  # stored whole, as at creation (the nested defaults too)
+        row.assessment = command.assessment.model_dump(mode="json") if command.assessment else None
     if "notes" in changes:
         row.notes = command.notes
     await uow.session.flush()
