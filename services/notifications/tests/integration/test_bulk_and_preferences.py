@@ -248,3 +248,21 @@ async def test_an_event_before_its_order_reaches_the_order_contact_when_the_scho
 
     assert [r["to"] for r in await eventually(plan_messages)] == ["+26377****567", "+26378****222"]
     assert await service.scalar("SELECT count(*) FROM deferred_events") == 0
+
+
+async def test_a_school_admin_sets_preferences_only_for_the_schools_own_contacts(
+    service: Service, token: Callable[..., str], school_id: UUID
+) -> None:
+    await service.publish(order_created(school_id, email=None), school_id=school_id)  # PHONE: this school's
+    await eventually(lambda: service.scalar("SELECT count(*) FROM messages"))
+    url = "/api/v1/notifications/preferences"
+    stranger = _auth(token, role="school_admin", school_id=uuid4())
+    own = _auth(token, role="school_admin", school_id=school_id)
+    body = {"address": PHONE, "channel": "sms", "opted_out": True}
+
+    refused = await service.client.put(url, json=body, headers=stranger)
+    assert refused.status_code == 404
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert await service.scalar("SELECT count(*) FROM preferences") == 0
+    assert (await service.client.put(url, json=body, headers=own)).status_code == 204
+    assert await service.scalar("SELECT count(*) FROM preferences WHERE opted_out") == 1

@@ -148,9 +148,21 @@ async def set_preference(
         address = components.normalise(body.address)
     except InvalidPhoneNumber as exc:
         raise Problem(422, "Unprocessable Content", str(exc)) from None
+    hashed = components.vault.blind_index(address)
+    if not principal.is_platform_admin:
+        # A school's admin speaks for the school's own contacts only: an opt-out suppresses the address's
+        # waiting messages of every school.
+        column = RecipientRow.email_hash if body.channel == "email" else RecipientRow.phone_hash
+        own = await session.scalar(
+            select(col(RecipientRow.id))
+            .where(col(RecipientRow.school_id) == principal.school_id, col(column) == hashed)
+            .limit(1)
+        )
+        if own is None:
+            raise Problem(404, "Not Found", "No contact of your school has that address.")
     await preferences.set_preference(
         session,
-        components.vault.blind_index(address),
+        hashed,
         body.channel,
         opted_out=body.opted_out,
         quiet_start=body.quiet_start,
