@@ -7,6 +7,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from .conftest import Service, ServiceFactory, eventually
@@ -107,6 +108,32 @@ async def test_an_endpoint_failing_too_long_is_disabled_and_its_owner_told(
 
     [mail] = await eventually(owner_mail)
     assert "disabled" in mail["subject"].lower()
+
+
+async def test_a_failure_after_a_long_quiet_spell_starts_a_new_streak_instead_of_disabling(
+    service_factory: ServiceFactory,
+    sandbox_http: httpx.AsyncClient,
+    token: Callable[..., str],
+    school_id: UUID,
+    sandbox: Any,
+) -> None:
+    service = await service_factory(webhook_retry_schedule_s=[0, 0.05, 0.05])  # disabled after 5 days
+    await sandbox_http.put("/_sandbox/receiver/quiet/behaviour", json={"fail_next": 100, "status": 500})
+    endpoint_id = (await _register(service, token, f"{sandbox.base_url}/receiver/quiet")).json()["id"]
+    # It last failed six days ago, and nothing was sent to it since.
+    async with service.runtime.db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = :id"),
+            {"id": UUID(endpoint_id)},
+        )
+
+    await service.publish(order_created(school_id, phone=None, email=None), school_id=school_id)
+    await eventually(lambda: _delivery(service, "failed"))
+
+    [endpoint] = await service.rows(
+        "SELECT enabled, failing_since > now() - interval '1 hour' AS fresh FROM webhook_endpoints"
+    )
+    assert (endpoint["enabled"], endpoint["fresh"]) == (True, True)
 
 
 async def test_loopback_targets_are_refused_outside_test_settings(

@@ -192,11 +192,21 @@ class WebhookDeliverer(NotifiedWorker):
     async def _note_failure(self, session: AsyncSession, endpoint_id: UUID, now: datetime) -> None:
         endpoint = (
             await session.execute(
+                # A failure starts a streak, or continues one if the endpoint was being tried meanwhile: after
+                # a quiet spell longer than the longest retry gap (no traffic, no evidence) a streak starts anew.
                 text(
-                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, :now) WHERE id = :id "
+                    "UPDATE webhook_endpoints SET failing_since = CASE WHEN failing_since IS NULL "
+                    "OR coalesce((SELECT max(a.attempted_at) FROM webhook_attempts a "
+                    "JOIN webhook_deliveries d ON d.id = a.delivery_id "
+                    "WHERE d.endpoint_id = :id AND a.attempted_at < :now), '-infinity') < :quiet_before "
+                    "THEN :now ELSE failing_since END WHERE id = :id "
                     "RETURNING failing_since, enabled, url, owner_email_enc, school_id"
                 ),
-                {"now": now, "id": endpoint_id},
+                {
+                    "now": now,
+                    "id": endpoint_id,
+                    "quiet_before": now - timedelta(seconds=max(self.settings.webhook_retry_schedule_s, default=0)),
+                },
             )
         ).first()
         if endpoint is None or not endpoint.enabled:
