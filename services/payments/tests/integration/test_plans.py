@@ -1,17 +1,19 @@
 """order_created → a stored plan, its event through the outbox, and the plan over HTTP."""
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from contracts.envelope import Envelope
 from contracts.money import Money
-from contracts.orders import OrderStatusChanged
+from contracts.orders import OrderCancelled, OrderStatusChanged
 from sqlalchemy import text
 
-from ..conftest import PaymentsHarness
+from ..conftest import PaymentsHarness, eventually, make_order
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +93,21 @@ async def test_plan_is_hidden_from_other_schools_and_needs_a_token(
     assert anonymous.headers["content-type"] == "application/problem+json"
     missing = await payments.client.get(_plan_url(uuid4()), headers=other)
     assert missing.status_code == 404
+
+
+async def test_a_cancellation_that_overtakes_its_order_still_cancels_the_plan(
+    payments: PaymentsHarness, admin: dict[str, str]
+) -> None:
+    order = make_order()
+    cancelled = OrderCancelled(order_id=order.order_id, school_id=order.school_id, reason="changed their mind")
+    await payments.publish(Envelope.wrap(cancelled, school_id=order.school_id))
+    await asyncio.sleep(0.5)  # handled (and retried) before order_created is even sent
+    await payments.publish(Envelope.wrap(order, school_id=order.school_id))
+
+    async def plan_cancelled() -> dict[str, Any] | None:
+        response = await payments.client.get(_plan_url(order.order_id), headers=admin)
+        plan: dict[str, Any] = response.json()
+        return plan if response.status_code == 200 and plan["status"] == "cancelled" else None
+
+    plan = await eventually(plan_cancelled)
+    assert {i["status"] for i in plan["installments"]} == {"cancelled"}

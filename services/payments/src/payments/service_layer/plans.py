@@ -84,15 +84,28 @@ def _planned(row: InstallmentRow) -> PlannedInstallment:
     )
 
 
+class PlanNotYetCreated(RuntimeError):
+    """An order's status event that overtook its order_created (each event type has its own queue): the
+    consumer retries it, by which time the plan exists, instead of changing nothing and being done."""
+
+
+async def _require_plan(session: AsyncSession, order_id: UUID) -> None:
+    if await session.scalar(select(PlanRow.id).where(PlanRow.order_id == order_id)) is None:
+        raise PlanNotYetCreated(f"no payment plan for order {order_id} yet")
+
+
 async def on_status_changed(session: AsyncSession, envelope: Envelope[OrderStatusChanged]) -> None:
     change = envelope.data
     if change.to_status == "go_live":
+        await _require_plan(session, change.order_id)
         await _go_live(session, envelope)
     elif change.to_status == "cancelled":
+        await _require_plan(session, change.order_id)
         await cancel_open_installments(session, change.order_id)
 
 
 async def on_cancelled(session: AsyncSession, envelope: Envelope[OrderCancelled]) -> None:
+    await _require_plan(session, envelope.data.order_id)
     await cancel_open_installments(session, envelope.data.order_id)
 
 
