@@ -76,6 +76,9 @@ async def test_future_job_is_announced_and_waits(service: MigrationService, tmp_
         await accept_start_job(service, session, command)
     assert await run_next_due(service) is None
     assert await _keys(service, command.job_id) == ["migrations.job_scheduled.v1"]
+    async with service.jobs.db.transaction() as session:
+        [correlation] = (await session.execute(text("SELECT body->>'correlation_id' FROM outbox"))).scalars()
+    assert correlation == str(command.order_id)
     assert (await service.jobs.get(command.job_id))["status"] == "scheduled"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from migration_worker.adapters.sources import CsvFolderSource, SourceError
+from migration_worker.adapters.target_db import offline_mode
 from migration_worker.domain.plan import load_plan
 from migration_worker.engine.engine import MigrationEngine
 from migration_worker.engine.progress import Progress
@@ -62,4 +63,30 @@ async def test_offline_mode_blocks_and_always_restores(
         await admin.execute(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"')
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
         await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+async def test_connect_is_granted_back_when_ending_other_sessions_fails(make_target: Callable[..., Any]) -> None:
+    dsn = await make_target()
+    database = dsn.rsplit("/", 1)[1]
+    owner, other = unique_name("test_mig_owner"), unique_name("test_mig_user")
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE ROLE "{owner}" LOGIN')
+    await admin.execute(f'CREATE ROLE "{other}" LOGIN')
+    await admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{owner}"')
+    superuser_session = await asyncpg.connect(dsn)  # a role that is no superuser may not end this one
+    conn = await asyncpg.connect(dsn.replace("postgres@", f"{owner}@", 1))
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with offline_mode(conn):
+                pass
+        assert await _can_connect(dsn.replace("postgres@", f"{other}@", 1))
+    finally:
+        await conn.close()
+        await superuser_session.close()
+        await admin.execute(f'ALTER DATABASE "{database}" OWNER TO postgres')
+        for role in (owner, other):
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
+            await admin.execute(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"')
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()

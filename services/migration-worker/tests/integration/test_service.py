@@ -18,6 +18,8 @@ import asyncpg
 import pytest
 from migration_worker.adapters.sources import SourceError
 from migration_worker.adapters.target_db import TargetError
+from migration_worker.engine import engine as engine_module
+from migration_worker.engine.progress import ProgressMeter
 from migration_worker.plans import SHIPPED
 from migration_worker.service_layer.handlers import (
     MigrationService,
@@ -138,6 +140,24 @@ async def test_a_cli_run_stopped_by_ctrl_c_is_interrupted_and_resumes(
     assert (await service.jobs.get(job_id))["status"] == "completed"
 
 
+async def test_a_dry_run_keeps_its_job_row_fresh(
+    service: MigrationService, make_target: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await _job(service, tmp_path, await make_target(PLAN))
+    beats = 0
+    original = ProgressMeter.beat
+
+    async def counted(meter: ProgressMeter) -> None:
+        nonlocal beats
+        beats += 1
+        await original(meter)
+
+    monkeypatch.setattr(engine_module, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(ProgressMeter, "beat", counted)
+    await service.dry_run(job_id)
+    assert beats > 0  # the job loop's other replicas see it alive, not abandoned
+
+
 async def test_events_are_written_to_the_outbox(
     service: MigrationService, make_target: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -197,6 +217,11 @@ async def test_rollback_restores_the_backup(
     assert await count(dsn, "SELECT count(*) FROM users") > 1
     with pytest.raises(NotConfirmed):
         await service.rollback(job_id, confirm=False)
+    await service.jobs.update(job_id, status="running")  # as while a run (here or on a replica) goes on
+    with pytest.raises(NotRunYet, match="still reporting"):
+        await service.rollback(job_id, confirm=True)
+    assert await count(dsn, "SELECT count(*) FROM bookings") > 0
+    await service.jobs.update(job_id, status="completed")
     restored = await service.rollback(job_id, confirm=True)
     assert restored["users"] == 1
     assert await count(dsn, "SELECT count(*) FROM users") == 1
@@ -300,6 +325,10 @@ async def test_purge_drops_the_source_archive_but_keeps_the_accounting(
     staged = f"SELECT count(*) FROM pg_tables WHERE tablename LIKE 's{job_id.hex[:16]}%'"
     assert await count(dsn, staged) > 0
     assert await service.purge(older_than_days=30) == []
+    await service.jobs.update(job_id, status="running")  # a job in flight keeps its staging, whatever its age
+    assert await service.purge(older_than_days=0) == []
+    assert await count(dsn, staged) > 0
+    await service.jobs.update(job_id, status="completed")
     assert job_id in await service.purge(older_than_days=0)
     assert await count(dsn, staged) == 0
     after = await service.verify(job_id)

@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters.tables import batch_dispatches, jobs
 
+# A job some process is working on (or is about to): its staging is in use.
+IN_FLIGHT = ("scheduled", "claimed", "dry_running", "running")
+
 
 class JobNotFound(LookupError):
     pass
@@ -130,9 +133,10 @@ class JobStore:
         )
         if created.first() is None:
             return False
+        correlation = values.get("order_id") or values["id"]  # the order saga's id, as in `update`
         for payload in events:
             await add_event(
-                session, envelope_for(payload, school_id=values.get("school_id"), correlation_id=values["id"])
+                session, envelope_for(payload, school_id=values.get("school_id"), correlation_id=correlation)
             )
         return True
 
@@ -172,6 +176,9 @@ class JobStore:
         return dict(row) if row else None
 
     async def older_than(self, cutoff: datetime) -> list[dict[str, Any]]:
+        """Jobs created before `cutoff` that are at rest: a job in flight keeps its staging whatever its age."""
         async with self.db.transaction() as session:
-            rows = (await session.execute(select(jobs).where(jobs.c.created_at < cutoff))).mappings()
+            rows = (
+                await session.execute(select(jobs).where(jobs.c.created_at < cutoff, jobs.c.status.not_in(IN_FLIGHT)))
+            ).mappings()
             return [dict(r) for r in rows]

@@ -175,11 +175,11 @@ async def offline_mode(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """Keep other users out of the target for the run and always let them back in afterwards."""
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f"REVOKE CONNECT ON DATABASE {q(database)} FROM PUBLIC")
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND usename <> current_user"
-    )
-    try:
+    try:  # from the REVOKE on: terminating others can fail too (a role may not end a superuser's session)
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND usename <> current_user"
+        )
         yield
     finally:
         await conn.execute(f"GRANT CONNECT ON DATABASE {q(database)} TO PUBLIC")

@@ -109,6 +109,13 @@ class MigrationEngine:
 
     async def dry_run(self) -> dict[str, Any]:
         """Stage, transform and validate everything in temporary tables; report; write nothing."""
+        heartbeat = self._start_heartbeat()
+        try:
+            return await self._dry_run()
+        finally:
+            await _stop(heartbeat)
+
+    async def _dry_run(self) -> dict[str, Any]:
         started = time.monotonic()
         conn = await target_db.connect(self.target_dsn)
         try:
@@ -252,7 +259,7 @@ class MigrationEngine:
     async def run(self, job_id: str, *, offline: bool = False) -> list[EntityAccount]:
         """Run or resume a job: whatever is already committed is skipped, the rest is loaded."""
         pool = await self._pool()
-        heartbeat = asyncio.create_task(self._heartbeat(), name="migration-heartbeat")
+        heartbeat = self._start_heartbeat()
         try:
             async with pool.acquire() as conn:
                 tables = await target_db.check_target(conn, self.plan)
@@ -264,10 +271,12 @@ class MigrationEngine:
                     await self._run(pool, conn, job_id, tables)
             return await self.verify(job_id, pool=pool)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await _stop(heartbeat)
             await pool.close()
+
+    def _start_heartbeat(self) -> asyncio.Task[None]:
+        """The job row is refreshed while the engine works, so no other replica takes the job for abandoned."""
+        return asyncio.create_task(self._heartbeat(), name="migration-heartbeat")
 
     async def _heartbeat(self) -> None:
         while True:
@@ -834,6 +843,12 @@ async def _set_wide_rules(conn: asyncpg.Connection, sql: EntitySql) -> None:
 
 async def _exists(conn: asyncpg.Connection, relation: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", relation))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _intact(conn: asyncpg.Connection, sql: EntitySql, expected_rows: int | None, raw: bool = False) -> bool:

@@ -291,6 +291,10 @@ class MigrationService:
         if not confirm:
             raise NotConfirmed("a rollback replaces the target tables with their backup: confirm it explicitly")
         job = _has_run(await self.jobs.get(job_id), "roll back")
+        if job["status"] in LIVE and datetime.now(UTC) - job["updated_at"] < stale_after(self.settings):
+            # A live run would load on after the restore (its own batches, the stall fallback) and then mark
+            # the job completed over the roll-back.
+            raise NotRunYet(f"job {job_id} is {job['status']} and still reporting: stop it before rolling back")
         restored = await self._engine(job).rollback(str(job_id))
         await self.jobs.update(job_id, status="rolled_back", phase="rollback")
         return restored
@@ -334,6 +338,14 @@ class MigrationService:
 
 class UnknownPlan(ValueError):
     pass
+
+
+LIVE = ("claimed", "dry_running", "running")
+
+
+def stale_after(settings: Settings) -> timedelta:
+    """How long a live job's row may go unrefreshed before it counts as abandoned (heartbeats: every 10 s)."""
+    return timedelta(seconds=max(60.0, settings.progress_interval_seconds * 30))
 
 
 def _has_run(job: dict[str, Any], action: str) -> dict[str, Any]:
@@ -398,8 +410,9 @@ async def accept_start_job(
 
 async def run_next_due(service: MigrationService, now: datetime | None = None) -> uuid.UUID | None:
     """Claim one due (or abandoned) job and take it through dry run, run and report."""
-    stale = timedelta(seconds=max(60.0, service.settings.progress_interval_seconds * 30))
-    job = await service.jobs.claim_due(now or datetime.now(UTC), service.settings.worker_name, stale)
+    job = await service.jobs.claim_due(
+        now or datetime.now(UTC), service.settings.worker_name, stale_after(service.settings)
+    )
     if job is None:
         return None
     if job["status"] in ("running",):
