@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 from migration_worker.adapters.sources import CsvFolderSource
+from migration_worker.adapters.target_db import check_target
 from migration_worker.domain.plan import load_plan
-from migration_worker.engine.engine import EngineOptions, MigrationEngine
+from migration_worker.engine.engine import EngineOptions, MigrationEngine, StagingLost
 from migration_worker.plans import SHIPPED
 from migration_worker.service_layer.handlers import MigrationService
 from migration_worker.settings import Settings
@@ -172,3 +173,32 @@ async def test_a_database_crash_before_a_derived_entity_loses_none_of_its_rows(
 
     assert summary(await engine(dsn).run(job)) == expected
     assert await target_checksum(dsn, plan) == await target_checksum(reference_dsn, plan)
+
+
+async def test_a_batch_whose_prepared_rows_a_crash_wiped_is_not_checkpointed_as_loaded(
+    make_target: Callable[..., Any], tmp_path: Path
+) -> None:
+    SHIPPED[PLAN].generate(tmp_path, 300)
+    plan = load_plan(SHIPPED[PLAN].plan_file)
+    dsn = await make_target(PLAN)
+    engine = MigrationEngine(plan, CsvFolderSource(tmp_path), dsn, EngineOptions(concurrency=1))
+    job = str(uuid.uuid4())
+    await engine.run(job)
+    first = plan.entities[0]
+    conn = await asyncpg.connect(dsn)
+    try:
+        # The replica's batch message outlived a crash: staging is empty, the batch not yet checkpointed.
+        lo, hi = await conn.fetchrow(
+            "DELETE FROM oneclass_migration.batches WHERE job_id = $1 AND entity = $2 AND batch_no = 0 "
+            "RETURNING lo, hi",
+            uuid.UUID(job),
+            first.name,
+        )
+        assert await _wipe_unlogged(dsn) > 0
+        sql = engine.entity_sqls(job, await check_target(conn, plan))[first.name]
+        with pytest.raises(StagingLost):
+            await engine.load_batch(conn, job, first, sql, 0, lo, hi)
+        checkpoints = "SELECT count(*) FROM oneclass_migration.batches WHERE entity = $1 AND batch_no = 0"
+        assert await conn.fetchval(checkpoints, first.name) == 0
+    finally:
+        await conn.close()

@@ -647,6 +647,10 @@ class MigrationEngine:
                 batch_no,
             ):
                 return None
+            if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {sql.clean})"):
+                # A batch exists only for prepared rows: a database crash emptied the unlogged table. Loading
+                # nothing would checkpoint the batch as done; failing sends it back until they are rebuilt.
+                raise StagingLost(f"the prepared rows of {entity.name} are gone; they are rebuilt on resume")
             await self._upsert_isolating(conn, sql, lo, hi)
             counts = dict(await conn.fetchrow(sql.reject_log_sql(f"{ADMIN}.rejects"), lo, hi, job_id, entity.name))
             await conn.execute(
@@ -843,6 +847,10 @@ async def _set_wide_rules(conn: asyncpg.Connection, sql: EntitySql) -> None:
 
 async def _exists(conn: asyncpg.Connection, relation: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", relation))
+
+
+class StagingLost(RuntimeError):
+    """The unlogged prepared rows a batch loads from were wiped (database crash)."""
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
