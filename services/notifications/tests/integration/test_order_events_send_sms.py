@@ -1,11 +1,13 @@
 """The first slice: order and payment-plan events become SMS through the sandbox and log entries."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from contracts.migrations import JobScheduled
 
 from .conftest import Service, eventually
 from .events import PHONE, order_created, plan_created
@@ -91,3 +93,37 @@ async def test_plan_event_before_the_order_waits_for_the_contact(
 
     assert sorted("payment plan for order" in t["text"] for t in texts) == [False, True]
     assert await service.scalar("SELECT count(*) FROM deferred_events") == 0
+
+
+async def test_a_scheduled_migration_is_announced_24_h_2_h_and_30_min_before(service: Service, school_id: UUID) -> None:
+    order = order_created(school_id, email=None)
+    await service.publish(order, school_id=school_id)
+    await eventually(lambda: _sent(service, order.order_id, 1))
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+
+    async def reminders(count: int) -> list[Any] | None:
+        rows = await service.rows(
+            "SELECT next_attempt_at AS due, body, last_error FROM messages "
+            "WHERE template = 'migration_scheduled' AND status = 'pending' ORDER BY next_attempt_at"
+        )
+        return rows if len(rows) == count else None
+
+    job = JobScheduled(job_id=uuid4(), order_id=order.order_id, scheduled_for=start)
+    await service.publish(job, school_id=school_id)
+    planned = await eventually(lambda: reminders(3))
+    assert [r["due"] for r in planned] == [
+        start - timedelta(hours=24),
+        start - timedelta(hours=2),
+        start - timedelta(minutes=30),
+    ]
+    assert "starts in 24 h" in planned[0]["body"]
+
+    # Moved to an hour from now: the old reminders go, and of the new ones only the 30-minute one is ahead.
+    sooner = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    await service.publish(job.model_copy(update={"scheduled_for": sooner}), school_id=school_id)
+    [moved] = await eventually(lambda: reminders(1))
+    assert moved["due"] == sooner - timedelta(minutes=30)
+    superseded = await service.scalar(
+        "SELECT count(*) FROM messages WHERE template = 'migration_scheduled' AND status = 'suppressed'"
+    )
+    assert superseded == 3

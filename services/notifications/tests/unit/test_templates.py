@@ -30,6 +30,8 @@ VARIABLES = {
     "text": "School closes on Friday.",
     "url": "https://hooks.example/oneclass",
     "since": "2026-11-01",
+    "lead": "2 h",
+    "starts_at": "01 Dec 2026 18:00 CAT",
 }
 
 

@@ -7,7 +7,9 @@ None: this event needs no message, e.g. a status change another event already an
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from contracts.envelope import Payload
 from contracts.money import Money
@@ -25,8 +27,25 @@ def money(value: Money) -> str:
     return f"{value.currency} {units:,}.{cents:02d}"
 
 
+# The platform's schools are in Zimbabwe: times in messages are Central Africa Time.
+SCHOOL_ZONE = ZoneInfo("Africa/Harare")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(SCHOOL_ZONE).strftime("%d %b %Y %H:%M CAT")
+
+
 def order_ref(order_id: object) -> str:
     return str(order_id)[:8].upper() if order_id else "-"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A message planned ahead of a moment the event names (`Route.at`), sent `before` it."""
+
+    before: timedelta
+    lead: str  # how the message says it: "24 h"
+    urgent: bool  # an imminent reminder is no use held for quiet hours until after the moment
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,9 @@ class Route:
     channels: tuple[Channel, ...]
     variables: Variables
     urgent: bool = False
+    # Instead of one message now: one per reminder still ahead of `at(payload)`.
+    reminders: tuple[Reminder, ...] = ()
+    at: Callable[[Any], datetime] | None = None
 
     @property
     def event_type(self) -> str:
@@ -133,6 +155,18 @@ ROUTES: tuple[Route, ...] = (
             "sequence": p.sequence,
             "days_overdue": p.days_overdue,
         },
+    ),
+    Route(
+        migrations.JobScheduled,
+        _fixed("migration_scheduled"),
+        ("sms", "email"),
+        lambda p: {**_base(p), "starts_at": _local(p.scheduled_for)},
+        reminders=(
+            Reminder(timedelta(hours=24), "24 h", urgent=False),
+            Reminder(timedelta(hours=2), "2 h", urgent=True),
+            Reminder(timedelta(minutes=30), "30 min", urgent=True),
+        ),
+        at=lambda p: p.scheduled_for,
     ),
     Route(
         migrations.JobProgress,

@@ -5,12 +5,13 @@ dispatcher sends them after commit. A rendering failure raises PermanentError, w
 with the reason: no half-rendered message is ever written.
 """
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from contracts.envelope import Envelope, RawEnvelope
 from contracts.migrations import JobProgress
@@ -59,6 +60,7 @@ class MessageSpec:
     order_id: UUID | None = None
     school_id: UUID | None = None
     bulk_id: UUID | None = None
+    send_at: datetime | None = None  # not before then (a reminder); quiet hours still apply at that time
 
 
 class Planner:
@@ -150,8 +152,30 @@ class Planner:
             order_id=order_id,
             school_id=school_id,
         )
-        rows = await self.build_rows(session, spec, recipients)
-        await repository.insert_messages(session, rows)
+        specs = self._reminders(route, spec, payload) if route.reminders else [spec]
+        if route.reminders and order_id is not None:
+            # A new schedule replaces the last one: its reminders not yet sent are not sent.
+            await repository.suppress_pending(
+                session, order_id, template, "superseded by a new schedule", keep=[s.event_id for s in specs]
+            )
+        for one in specs:
+            await repository.insert_messages(session, await self.build_rows(session, one, recipients))
+
+    def _reminders(self, route: Route, spec: MessageSpec, payload: Any) -> list[MessageSpec]:
+        """One message per reminder still ahead; each its own event id, so the three share no unique key."""
+        assert route.at is not None
+        moment, now = route.at(payload), self.clock()
+        return [
+            dataclasses.replace(
+                spec,
+                event_id=uuid5(spec.event_id, reminder.lead),
+                variables={**spec.variables, "lead": reminder.lead},
+                urgent=reminder.urgent,
+                send_at=moment - reminder.before,
+            )
+            for reminder in route.reminders
+            if moment - reminder.before > now
+        ]
 
     async def _replay_deferred(self, session: AsyncSession, order_id: UUID) -> None:
         for row in await repository.take_deferred(session, order_id):
@@ -216,7 +240,7 @@ class Planner:
                 raise PermanentError(str(exc)) from None
             recipient_hash = hashes[id(target)]
             preference = preferences.get((recipient_hash, target.channel))
-            status, due, note = self._schedule(preference, spec.urgent, now)
+            status, due, note = self._schedule(preference, spec.urgent, max(now, spec.send_at or now))
             wa = whatsapp_template(spec.template, rendered.language) if target.channel == "whatsapp" else None
             if target.channel == "whatsapp" and wa is None:
                 continue  # no approved WhatsApp template for this message: the other channels carry it
