@@ -1,8 +1,11 @@
 """Refunds through Stripe in the sandbox: partial, idempotent, never above what was paid."""
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from payments.adapters.providers.base import ProviderEvent
+from payments.service_layer.ledger import PaymentNotVisible, book_event
 
 from ..conftest import PaymentsHarness, first_installment, payment_status
 
@@ -86,3 +89,19 @@ async def test_failed_payment_and_non_admin_cannot_refund(
         f"/api/v1/payments/{started['payment_id']}/refunds", json={}, headers=admin
     )
     assert missing_key.status_code == 400
+
+
+async def test_an_ecocash_refund_notice_ahead_of_its_refund_is_tried_again_not_quarantined(
+    payments: PaymentsHarness,
+) -> None:
+    notice = ProviderEvent(
+        provider="ecocash",
+        event_key="refund-early:COMPLETED",
+        kind="refund",
+        raw_status="COMPLETED",
+        refund_id=uuid4(),  # our refund's id, in a request that has not committed yet
+        needs_confirmation=True,
+    )
+    async with payments.runtime.db.transaction() as session:
+        with pytest.raises(PaymentNotVisible, match="not \\(yet\\) in our books"):
+            await book_event(session, payments.app.providers, notice)

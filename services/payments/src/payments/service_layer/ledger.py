@@ -58,7 +58,7 @@ def money(minor: int, currency: str) -> Money:
 
 
 class PaymentNotVisible(RuntimeError):
-    """An event for a payment id of ours that no committed row holds yet."""
+    """An event for a payment (or refund) id of ours that no committed row holds yet."""
 
 
 async def find_payment(session: AsyncSession, event: ProviderEvent) -> PaymentRow | None:
@@ -315,7 +315,9 @@ async def _confirm_refund_by_id(session: AsyncSession, providers: Providers, eve
     """EcoCash tells us about our own refund transaction: look it up, then confirm that refund."""
     refund = (await session.scalars(select(RefundRow).where(RefundRow.id == event.refund_id))).first()
     if refund is None:
-        return Booking("quarantined", "unknown refund")
+        # The id is ours (EcoCash echoes our refund's correlator): the refund request that stores it may not
+        # have committed yet, since EcoCash notifies while it is in flight. Tried again later.
+        raise PaymentNotVisible(f"refund {event.refund_id} is not (yet) in our books")
     payment = (
         await session.scalars(select(PaymentRow).where(PaymentRow.id == refund.payment_id).with_for_update())
     ).one()
