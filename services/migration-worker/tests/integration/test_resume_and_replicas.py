@@ -116,7 +116,7 @@ async def test_two_replicas_build_the_same_target_as_one(make_target: Callable[.
 
 
 class _Crash(Exception):
-    pass
+    """Raised by a progress sink: the run stops there, as if the database had gone down."""
 
 
 async def _wipe_unlogged(dsn: str) -> int:

@@ -249,16 +249,9 @@ async def test_cli_report_to_a_pipe_is_the_report_unwrapped(
     job_id = await _job(service, tmp_path, await make_target(PLAN))
     await service.dry_run(job_id)
     await service.run(job_id, confirm=True)
-    env = {**os.environ, "MIGRATIONS_DATABASE_URL": settings.database_url, "MIGRATIONS_LOG_DIR": settings.log_dir}
 
     def report(fmt: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-c", CLI, "report", str(job_id), "--format", fmt],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        ).stdout
+        return _cli(settings, "report", str(job_id), "--format", fmt, check=True).stdout
 
     assert json.loads(report("json"))["job_id"] == str(job_id)
     rows = [line for line in report("markdown").splitlines() if line.startswith("|")]
@@ -281,9 +274,10 @@ async def test_a_job_that_has_not_run_has_nothing_to_verify_report_or_roll_back(
     assert "has not run" in _cli(settings, "verify", str(job_id)).stdout
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(settings: Settings, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`oneclass-migrate` in its own process, on the test's worker database."""
     env = {**os.environ, "MIGRATIONS_DATABASE_URL": settings.database_url, "MIGRATIONS_LOG_DIR": settings.log_dir}
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env, check=check)
 
 
 async def test_a_column_the_plan_reads_missing_from_the_file_is_named(

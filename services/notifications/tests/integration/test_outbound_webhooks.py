@@ -32,6 +32,21 @@ async def _register(service: Service, token: Callable[..., str], url: str, **ext
     return await service.client.post(ENDPOINTS, json=body, headers=_auth(token))
 
 
+async def _failing_endpoint(
+    service: Service, sandbox_http: httpx.AsyncClient, token: Callable[..., str], url: str, **extra: Any
+) -> str:
+    """An endpoint registered at the sandbox receiver `url`, which answers 500 to everything; its id."""
+    name = url.rsplit("/", 1)[1]
+    await sandbox_http.put(f"/_sandbox/receiver/{name}/behaviour", json={"fail_next": 100, "status": 500})
+    return str((await _register(service, token, url, **extra)).json()["id"])
+
+
+async def _one_delivery_fails(service: Service, school_id: UUID) -> None:
+    """An event for the endpoint, every attempt of which fails."""
+    await service.publish(order_created(school_id, phone=None, email=None), school_id=school_id)
+    await eventually(lambda: _delivery(service, "failed"))
+
+
 async def _delivery(service: Service, status: str) -> Any:
     rows = await service.rows("SELECT * FROM webhook_deliveries WHERE status = :s", s=status)
     return rows[0] if rows else None
@@ -87,14 +102,11 @@ async def test_an_endpoint_failing_too_long_is_disabled_and_its_owner_told(
     sandbox: Any,
 ) -> None:
     service = await service_factory(webhook_retry_schedule_s=[0, 0.05, 0.05], webhook_disable_after_s=0)
-    await sandbox_http.put("/_sandbox/receiver/down/behaviour", json={"fail_next": 100, "status": 500})
-    registered = await _register(
-        service, token, f"{sandbox.base_url}/receiver/down", owner_email="integrator@partner.example"
+    endpoint_id = await _failing_endpoint(
+        service, sandbox_http, token, f"{sandbox.base_url}/receiver/down", owner_email="integrator@partner.example"
     )
-    endpoint_id = registered.json()["id"]
 
-    await service.publish(order_created(school_id, phone=None, email=None), school_id=school_id)
-    await eventually(lambda: _delivery(service, "failed"))
+    await _one_delivery_fails(service, school_id)
 
     endpoint = (await service.client.get(f"{ENDPOINTS}/{endpoint_id}", headers=_auth(token))).json()
     assert endpoint["enabled"] is False
@@ -118,8 +130,7 @@ async def test_a_failure_after_a_long_quiet_spell_starts_a_new_streak_instead_of
     sandbox: Any,
 ) -> None:
     service = await service_factory(webhook_retry_schedule_s=[0, 0.05, 0.05])  # disabled after 5 days
-    await sandbox_http.put("/_sandbox/receiver/quiet/behaviour", json={"fail_next": 100, "status": 500})
-    endpoint_id = (await _register(service, token, f"{sandbox.base_url}/receiver/quiet")).json()["id"]
+    endpoint_id = await _failing_endpoint(service, sandbox_http, token, f"{sandbox.base_url}/receiver/quiet")
     # It last failed six days ago, and nothing was sent to it since.
     async with service.runtime.db.engine.begin() as conn:
         await conn.execute(
@@ -127,8 +138,7 @@ async def test_a_failure_after_a_long_quiet_spell_starts_a_new_streak_instead_of
             {"id": UUID(endpoint_id)},
         )
 
-    await service.publish(order_created(school_id, phone=None, email=None), school_id=school_id)
-    await eventually(lambda: _delivery(service, "failed"))
+    await _one_delivery_fails(service, school_id)
 
     [endpoint] = await service.rows(
         "SELECT enabled, failing_since > now() - interval '1 hour' AS fresh FROM webhook_endpoints"

@@ -25,6 +25,22 @@ pytestmark = pytest.mark.integration
 ADMIN = bearer("platform_admin", sub="admin-1")
 
 
+def _split_plan(order_id: UUID, school_id: UUID) -> PaymentPlanCreated:
+    """Payments' plan for ORDER (USD 7,500 split): two halves, at signing and at go-live."""
+    half = Money(amount_minor=375_000, currency="USD")
+    return PaymentPlanCreated(
+        plan_id=uuid4(),
+        order_id=order_id,
+        school_id=school_id,
+        payment_option="split",
+        total=Money(amount_minor=750_000, currency="USD"),
+        installments=[
+            PlannedInstallment(installment_id=uuid4(), sequence=n, label=f"part {n}", amount=half, due=due)
+            for n, due in ((1, "at_signing"), (2, "at_go_live"))
+        ],
+    )
+
+
 async def _patch_status(client: httpx.AsyncClient, order_id: str, status: str, **extra: Any) -> httpx.Response:
     return await client.patch(f"{ORDERS}/{order_id}/status", json={"status": status, **extra}, headers=ADMIN)
 
@@ -112,27 +128,9 @@ async def test_an_order_from_sale_to_completion(app_client: httpx.AsyncClient) -
     assert team.status_code == 200
     assert team.json()["team"] == ["tm-ann", "tm-bob"]
 
-    installments = [
-        PlannedInstallment(
-            installment_id=uuid4(),
-            sequence=i + 1,
-            label=f"part {i + 1}",
-            amount=Money(amount_minor=375_000, currency="USD"),
-            due=due,
-        )
-        for i, due in enumerate(["at_signing", "at_go_live"])
-    ]
-    await deliver(
-        app_client,
-        PaymentPlanCreated(
-            plan_id=uuid4(),
-            order_id=UUID(oid),
-            school_id=school_id,
-            payment_option="split",
-            total=Money(amount_minor=750_000, currency="USD"),
-            installments=installments,
-        ),
-    )
+    plan = _split_plan(UUID(oid), school_id)
+    installments = plan.installments
+    await deliver(app_client, plan)
 
     async def pay(sequence: int) -> None:
         await deliver(
@@ -313,8 +311,9 @@ async def test_installment_events_that_overtake_the_plan_are_not_lost(app_client
     school_id = uuid4()
     school = bearer(school_id=school_id)
     oid = UUID((await app_client.post(ORDERS, json=ORDER, headers=school)).json()["id"])
-    money = Money(amount_minor=375_000, currency="USD")
-    first, second = uuid4(), uuid4()
+    plan = _split_plan(oid, school_id)
+    first, second = (i.installment_id for i in plan.installments)
+    money = plan.installments[0].amount
     # Each event type has its own queue: the plan can come last (held in a retry queue, say).
     await deliver(
         app_client,
@@ -340,20 +339,7 @@ async def test_installment_events_that_overtake_the_plan_are_not_lost(app_client
             days_overdue=3,
         ),
     )
-    await deliver(
-        app_client,
-        PaymentPlanCreated(
-            plan_id=uuid4(),
-            order_id=oid,
-            school_id=school_id,
-            payment_option="split",
-            total=Money(amount_minor=750_000, currency="USD"),
-            installments=[
-                PlannedInstallment(installment_id=iid, sequence=n, label=f"part {n}", amount=money, due=due)
-                for n, iid, due in ((1, first, "at_signing"), (2, second, "at_go_live"))
-            ],
-        ),
-    )
+    await deliver(app_client, plan)
 
     async def statuses() -> list[str] | None:
         payments = (await app_client.get(f"{ORDERS}/{oid}", headers=school)).json()["payments"]

@@ -69,20 +69,21 @@ class WebhookWorker:
     async def drain(self) -> int:
         """Apply everything waiting now (tests, CLI)."""
         count = 0
-        while await webhooks.apply_next(
-            self.db, self.providers, self.settings.webhook_max_attempts, self.settings.webhook_retry_delays_s
-        ):
+        while await self._apply_next():
             count += 1
         return count
+
+    async def _apply_next(self) -> bool:
+        return await webhooks.apply_next(
+            self.db, self.providers, self.settings.webhook_max_attempts, self.settings.webhook_retry_delays_s
+        )
 
     async def _loop(self, *, yields_to_intake: bool) -> None:
         while True:
             if yields_to_intake:
                 await self._intake_quiet.wait()
             try:
-                if await webhooks.apply_next(
-                    self.db, self.providers, self.settings.webhook_max_attempts, self.settings.webhook_retry_delays_s
-                ):
+                if await self._apply_next():
                     self.applied += 1
                     continue
             except asyncio.CancelledError:

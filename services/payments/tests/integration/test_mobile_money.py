@@ -2,6 +2,7 @@
 own books (PayNow's poll URL, EcoCash's status lookup) say it arrived."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -29,17 +30,27 @@ async def _paynow_tx(payments: PaymentsHarness, payment_id: str) -> dict[str, An
     return dict(tx)
 
 
-async def _settled_row(payments: PaymentsHarness, webhook_id: int) -> dict[str, Any]:
-    """The inbox row once the worker is done with it."""
+async def _inbox_row(
+    payments: PaymentsHarness, webhook_id: int, reached: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The inbox row (status, attempts, reason) once `reached` holds for it."""
 
     async def probe() -> dict[str, Any] | None:
         async with payments.runtime.db.engine.connect() as conn:
             row = (
-                await conn.execute(text("SELECT status, reason FROM webhook_inbox WHERE id = :id"), {"id": webhook_id})
+                await conn.execute(
+                    text("SELECT status, attempts, reason FROM webhook_inbox WHERE id = :id"), {"id": webhook_id}
+                )
             ).one()
-        return {"status": row.status, "reason": row.reason} if row.status != "received" else None
+        found = dict(row._mapping)
+        return found if reached(found) else None
 
     return await eventually(probe)
+
+
+async def _settled_row(payments: PaymentsHarness, webhook_id: int) -> dict[str, Any]:
+    """The inbox row once the worker is done with it."""
+    return await _inbox_row(payments, webhook_id, lambda row: row["status"] != "received")
 
 
 def _status_update(tx: dict[str, Any], status: str, key: str = PAYNOW_KEY) -> dict[str, str]:
@@ -197,17 +208,8 @@ async def test_a_webhook_whose_lookup_fails_is_retried_then_applied(
     )
     assert paid.status_code == 200, paid.text
 
-    async def counted() -> dict[str, Any] | None:
-        async with payments.runtime.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT status, attempts, reason FROM webhook_inbox WHERE id = :id"),
-                    {"id": paid.json()["received"]},
-                )
-            ).one()
-        return dict(row._mapping) if row.attempts >= 1 else None
-
-    row = await eventually(counted)  # the poll URL is down: the attempt is counted, the row waits
+    # The poll URL is down: the attempt is counted, the row waits.
+    row = await _inbox_row(payments, paid.json()["received"], lambda row: row["attempts"] >= 1)
     assert row["status"] == "received"
     assert "PayNow poll failed" in row["reason"], row
     await payments.sandbox_call("DELETE", "/_sandbox/faults/paynow")

@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters.tables import batch_dispatches, jobs
 
-# A job some process is working on (or is about to): its staging is in use.
-IN_FLIGHT = ("scheduled", "claimed", "dry_running", "running")
+# A job some process is working on; in flight also one about to be: its staging is in use.
+LIVE = ("claimed", "dry_running", "running")
+IN_FLIGHT = ("scheduled", *LIVE)
+
+
+def _saga_id(order_id: uuid.UUID | None, job_id: uuid.UUID) -> uuid.UUID:
+    """What a job's events correlate on: an order's job is a step of the order's saga; a CLI job stands alone."""
+    return order_id or job_id
 
 
 class JobNotFound(LookupError):
@@ -60,8 +66,7 @@ class JobStore:
             await session.execute(
                 update(jobs).where(jobs.c.id == job_uuid).values(**values, updated_at=datetime.now(UTC))
             )
-            # An order's job is a step of the order's saga, which its events correlate on; a CLI job on its own.
-            correlation = row.order_id or job_uuid
+            correlation = _saga_id(row.order_id, job_uuid)
             for payload in events:
                 await add_event(session, envelope_for(payload, school_id=row.school_id, correlation_id=correlation))
 
@@ -133,7 +138,7 @@ class JobStore:
         )
         if created.first() is None:
             return False
-        correlation = values.get("order_id") or values["id"]  # the order saga's id, as in `update`
+        correlation = _saga_id(values.get("order_id"), values["id"])
         for payload in events:
             await add_event(
                 session, envelope_for(payload, school_id=values.get("school_id"), correlation_id=correlation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
@@ -99,11 +100,18 @@ def to_html(report: dict[str, Any]) -> str:
     return _HTML.render(r=report)
 
 
+class ReportFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+    md = "md"
+    html = "html"
+
+
 def render(report: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
+    if fmt == ReportFormat.json:
         return json.dumps(report, indent=2, default=str)
-    if fmt in ("md", "markdown"):
+    if fmt in (ReportFormat.md, ReportFormat.markdown):
         return to_markdown(report)
-    if fmt == "html":
+    if fmt == ReportFormat.html:
         return to_html(report)
     raise ValueError(f"unknown report format {fmt!r} (json, markdown, html)")

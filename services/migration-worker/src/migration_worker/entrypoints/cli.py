@@ -8,7 +8,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,7 +19,7 @@ from rich.table import Table
 from servicekit.alembic_env import upgrade
 
 from migration_worker.adapters.jobstore import JobNotFound
-from migration_worker.adapters.reports import render
+from migration_worker.adapters.reports import ReportFormat, render
 from migration_worker.adapters.sources import SourceError
 from migration_worker.adapters.target_db import TargetError
 from migration_worker.bootstrap import bootstrap
@@ -38,15 +37,6 @@ ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
 EXPECTED = (PlanError, SourceError, TargetError, NeedsDryRun, NotConfirmed, NotRunYet, JobNotFound, ValueError)
 
 T = TypeVar("T")
-
-
-class ReportFormat(StrEnum):
-    json = "json"
-    markdown = "markdown"
-    md = "md"
-    html = "html"
-
-
 JobId = Annotated[uuid.UUID, typer.Argument(help="migration job id")]
 Target = Annotated[str | None, typer.Option("--target", help="target database URL (default: settings)")]
 

@@ -30,7 +30,7 @@ from servicekit.metrics import MIGRATION_ROWS_PER_SECOND
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migration_worker.adapters import target_db
-from migration_worker.adapters.jobstore import JobStore
+from migration_worker.adapters.jobstore import LIVE, JobStore
 from migration_worker.adapters.reports import build_report
 from migration_worker.adapters.sources import CsvFolderSource, PostgresSource, Source
 from migration_worker.domain.accounting import EntityAccount
@@ -338,9 +338,6 @@ class MigrationService:
 
 class UnknownPlan(ValueError):
     pass
-
-
-LIVE = ("claimed", "dry_running", "running")
 
 
 def stale_after(settings: Settings) -> timedelta:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import ColumnElement, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -134,17 +134,10 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
     return inserted
 
 
-async def suppress_pending(
-    session: AsyncSession, order_id: UUID, template: str, reason: str, *, keep: Sequence[UUID] = ()
-) -> None:
-    """The order's messages of `template` still waiting to go out are not sent, but those of `keep` events."""
+async def suppress_pending(session: AsyncSession, reason: str, *where: ColumnElement[bool]) -> None:
+    """The messages matching `where` that are still waiting to go out are never sent."""
     await session.execute(
         update(MessageRow)
-        .where(
-            col(MessageRow.order_id) == order_id,
-            col(MessageRow.template) == template,
-            col(MessageRow.status) == "pending",
-            col(MessageRow.event_id).not_in(keep),
-        )
+        .where(col(MessageRow.status) == "pending", *where)
         .values(status="suppressed", last_error=reason, updated_at=datetime.now(UTC))
     )

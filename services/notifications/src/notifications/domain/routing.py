@@ -41,11 +41,19 @@ def order_ref(order_id: object) -> str:
 
 @dataclass(frozen=True)
 class Reminder:
-    """A message planned ahead of a moment the event names (`Route.at`), sent `before` it."""
+    """A message sent `before` the moment its event names."""
 
     before: timedelta
     lead: str  # how the message says it: "24 h"
     urgent: bool  # an imminent reminder is no use held for quiet hours until after the moment
+
+
+@dataclass(frozen=True)
+class Reminders:
+    """Instead of one message now: one per reminder still ahead of the moment `at(payload)`."""
+
+    at: Callable[[Any], datetime]
+    each: tuple[Reminder, ...]
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,7 @@ class Route:
     channels: tuple[Channel, ...]
     variables: Variables
     urgent: bool = False
-    # Instead of one message now: one per reminder still ahead of `at(payload)`.
-    reminders: tuple[Reminder, ...] = ()
-    at: Callable[[Any], datetime] | None = None
+    reminders: Reminders | None = None
 
     @property
     def event_type(self) -> str:
@@ -161,12 +167,14 @@ ROUTES: tuple[Route, ...] = (
         _fixed("migration_scheduled"),
         ("sms", "email"),
         lambda p: {**_base(p), "starts_at": _local(p.scheduled_for)},
-        reminders=(
-            Reminder(timedelta(hours=24), "24 h", urgent=False),
-            Reminder(timedelta(hours=2), "2 h", urgent=True),
-            Reminder(timedelta(minutes=30), "30 min", urgent=True),
+        reminders=Reminders(
+            at=lambda p: p.scheduled_for,
+            each=(
+                Reminder(timedelta(hours=24), "24 h", urgent=False),
+                Reminder(timedelta(hours=2), "2 h", urgent=True),
+                Reminder(timedelta(minutes=30), "30 min", urgent=True),
+            ),
         ),
-        at=lambda p: p.scheduled_for,
     ),
     Route(
         migrations.JobProgress,

@@ -18,11 +18,12 @@ from contracts.migrations import JobProgress
 from servicekit.errors import PermanentError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from notifications.adapters import repository
 from notifications.adapters.crypto import PiiVault
 from notifications.adapters.repository import Recipient
-from notifications.adapters.tables import PreferenceRow
+from notifications.adapters.tables import MessageRow, PreferenceRow
 from notifications.adapters.templating import RenderError, Templates
 from notifications.domain.phone import InvalidPhoneNumber, mask, mask_email, to_e164
 from notifications.domain.routing import (
@@ -30,6 +31,7 @@ from notifications.domain.routing import (
     ROUTES_BY_EVENT,
     WHATSAPP_PARAMS,
     Channel,
+    Reminders,
     Route,
     whatsapp_template,
 )
@@ -152,19 +154,22 @@ class Planner:
             order_id=order_id,
             school_id=school_id,
         )
-        specs = self._reminders(route, spec, payload) if route.reminders else [spec]
-        if route.reminders and order_id is not None:
+        specs = [spec] if route.reminders is None else self._reminders(route.reminders, spec, payload)
+        if route.reminders is not None and order_id is not None:
             # A new schedule replaces the last one: its reminders not yet sent are not sent.
             await repository.suppress_pending(
-                session, order_id, template, "superseded by a new schedule", keep=[s.event_id for s in specs]
+                session,
+                "superseded by a new schedule",
+                col(MessageRow.order_id) == order_id,
+                col(MessageRow.template) == template,
+                col(MessageRow.event_id).not_in([s.event_id for s in specs]),
             )
         for one in specs:
             await repository.insert_messages(session, await self.build_rows(session, one, recipients))
 
-    def _reminders(self, route: Route, spec: MessageSpec, payload: Any) -> list[MessageSpec]:
+    def _reminders(self, reminders: Reminders, spec: MessageSpec, payload: Any) -> list[MessageSpec]:
         """One message per reminder still ahead; each its own event id, so the three share no unique key."""
-        assert route.at is not None
-        moment, now = route.at(payload), self.clock()
+        moment, now = reminders.at(payload), self.clock()
         return [
             dataclasses.replace(
                 spec,
@@ -173,7 +178,7 @@ class Planner:
                 urgent=reminder.urgent,
                 send_at=moment - reminder.before,
             )
-            for reminder in route.reminders
+            for reminder in reminders.each
             if moment - reminder.before > now
         ]
 

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from notifications.adapters import repository
 from notifications.adapters.crypto import PiiVault
 from notifications.adapters.tables import MessageRow, PreferenceRow
 from notifications.domain.quiet_hours import release_time
@@ -72,14 +73,8 @@ async def set_preference(
     await session.execute(stmt.on_conflict_do_update(index_elements=["address_hash", "channel"], set_=update))
     if opted_out:
         # Planned before the opt-out and not sent yet (due, held for quiet hours or waiting to retry): never sent.
-        await session.execute(
-            sa_update(MessageRow)
-            .where(
-                MessageRow.recipient_hash == address_hash,  # type: ignore[arg-type]
-                MessageRow.channel == channel,  # type: ignore[arg-type]
-                MessageRow.status == "pending",  # type: ignore[arg-type]
-            )
-            .values(status="suppressed", last_error=OPTED_OUT, updated_at=values["updated_at"])
+        await repository.suppress_pending(
+            session, OPTED_OUT, col(MessageRow.recipient_hash) == address_hash, col(MessageRow.channel) == channel
         )
 
 
